@@ -1,0 +1,63 @@
+/**
+ * Every error netunnel raises on purpose carries a stable code, and an HTTP status for
+ * when it crosses the REST API. Anything else reaching a route handler is our own fault (500).
+ */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'NOT_FOUND'
+  | 'FORBIDDEN'
+  | 'CONFLICT'
+  | 'LIMIT_REACHED'
+  | 'DESTINATION_NOT_ALLOWED'
+  | 'ENTRANCE_NOT_ALLOWED'
+  | 'BIND_FAILED'
+  | 'CHANNEL_CLOSED'
+  | 'TIMEOUT'
+  | 'PROTOCOL'
+  | 'SERVER_UNREACHABLE'
+  | 'REMOTE_ERROR'
+  | 'INTERNAL';
+
+const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  FORBIDDEN: 403,
+  CONFLICT: 409,
+  LIMIT_REACHED: 429,
+  DESTINATION_NOT_ALLOWED: 403,
+  ENTRANCE_NOT_ALLOWED: 403,
+  BIND_FAILED: 409,
+  CHANNEL_CLOSED: 503,
+  TIMEOUT: 504,
+  PROTOCOL: 502,
+  SERVER_UNREACHABLE: 502,
+  REMOTE_ERROR: 502,
+  INTERNAL: 500,
+};
+
+export class NetunnelError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; statusCode?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'NetunnelError';
+    this.code = code;
+    this.statusCode = options?.statusCode ?? STATUS_BY_CODE[code];
+  }
+}
+
+/** An error answer from a netunnel (or original NETunnel) server's REST API. */
+export class RemoteError extends NetunnelError {
+  readonly remoteCode: string | undefined;
+
+  constructor(statusCode: number, message: string, remoteCode?: string) {
+    super('REMOTE_ERROR', message, { statusCode });
+    this.name = 'RemoteError';
+    this.remoteCode = remoteCode;
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,169 @@
+/**
+ * The NETunnel protocol as netunnel speaks it: REST bodies, channel messages, data
+ * websocket frames and the negotiated extensions. Server and client import these shapes
+ * rather than repeating them (see shared/spec/netunnel-wire.md §2).
+ */
+
+/** The version string exchanged in POST /channels; the original's, so peers stay happy. */
+export const PROTOCOL_VERSION = '1.0.12';
+
+// ---- Routes ---------------------------------------------------------------------------
+
+export const routes = {
+  version: () => '/version',
+  channels: () => '/channels',
+  channelConnect: (channelId: number) => `/channels/${channelId}/connect`,
+  tunnels: (channelId: number) => `/channels/${channelId}/tunnels`,
+  tunnel: (channelId: number, tunnelId: number) => `/channels/${channelId}/tunnels/${tunnelId}`,
+  tunnelConnect: (channelId: number, tunnelId: number) =>
+    `/channels/${channelId}/tunnels/${tunnelId}/connect`,
+} as const;
+
+// ---- Extensions (design.md §4) --------------------------------------------------------
+
+export const FEATURES = ['half-close', 'entrance-port'] as const;
+export type Feature = (typeof FEATURES)[number];
+
+// ---- REST bodies (§2.2) ---------------------------------------------------------------
+
+export interface CreateChannelRequest {
+  version: string;
+  /** Extension: features the client would like; absent from original clients. */
+  features?: string[];
+}
+
+export interface CreateChannelResponse {
+  channel_id: number;
+  version: string;
+  /** Extension: the subset of the requested features the server agreed to. */
+  features?: Feature[];
+}
+
+export interface CreateForwardTunnelRequest {
+  exit_address: string;
+  exit_port: number;
+  reverse: false;
+}
+
+export interface CreateReverseTunnelRequest {
+  entrance_address: string;
+  entrance_port: number | null;
+  reverse: true;
+}
+
+export type CreateTunnelRequest = CreateForwardTunnelRequest | CreateReverseTunnelRequest;
+
+export interface CreateTunnelResponse {
+  tunnel_id: number;
+  /** Extension `entrance-port`: where a reverse tunnel's entrance actually listens. */
+  entrance_address?: string;
+  entrance_port?: number;
+}
+
+export interface DeleteTunnelRequest {
+  force?: boolean;
+}
+
+export interface ErrorBody {
+  error: string;
+  /** netunnel's error code (common/errors.ts); original servers send none. */
+  code?: string;
+}
+
+// ---- JSON schemas of the request bodies, for the server's validation ----------------
+
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+
+export const schemas = {
+  createChannel: {
+    type: 'object',
+    required: ['version'],
+    properties: {
+      version: { type: 'string', maxLength: 64 },
+      features: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
+    },
+  },
+  createTunnel: {
+    type: 'object',
+    required: ['reverse'],
+    properties: { reverse: { type: 'boolean' } },
+    if: { properties: { reverse: { const: true } } },
+    then: {
+      required: ['entrance_address'],
+      additionalProperties: false,
+      properties: {
+        reverse: { type: 'boolean' },
+        entrance_address: { type: 'string', minLength: 1, maxLength: 255 },
+        entrance_port: { anyOf: [{ type: 'null' }, { type: 'integer', minimum: 0, maximum: 65535 }] },
+      },
+    },
+    else: {
+      required: ['exit_address', 'exit_port'],
+      additionalProperties: false,
+      properties: {
+        reverse: { type: 'boolean' },
+        exit_address: { type: 'string', minLength: 1, maxLength: 255 },
+        exit_port: port,
+      },
+    },
+  },
+  deleteTunnel: {
+    type: ['object', 'null'],
+    properties: { force: { type: 'boolean' } },
+  },
+} as const;
+
+// ---- The channel (§2.3) ---------------------------------------------------------------
+
+export const MessageType = {
+  NEW_CONNECTION: 'TUNNEL_SERVER_TO_CLIENT_NEW_CONNECTION',
+  DELETE_TUNNEL: 'DELETE_TUNNEL',
+} as const;
+export type MessageTypeName = (typeof MessageType)[keyof typeof MessageType];
+
+export interface NewConnectionData {
+  tunnel_id: number;
+}
+
+export interface DeleteTunnelData {
+  tunnel_id: number;
+  force: boolean;
+}
+
+export interface MessageDataByType {
+  [MessageType.NEW_CONNECTION]: NewConnectionData;
+  [MessageType.DELETE_TUNNEL]: DeleteTunnelData;
+}
+
+/** A request on the channel, as a BSON document; field order is part of the wire format. */
+export interface ChannelMessageDoc {
+  _type: 'message';
+  _identifier: number;
+  message_type: { __Messages__: string };
+  data: Record<string, unknown>;
+}
+
+export interface ChannelResponseDoc {
+  _type: 'response';
+  _identifier: number;
+  data: Record<string, unknown>;
+  error?: string;
+}
+
+export type ChannelDoc = ChannelMessageDoc | ChannelResponseDoc;
+
+/** Silence after which the client pings (the original's aiohttp heartbeat). */
+export const HEARTBEAT_INTERVAL_MS = 20_000;
+/** How long a ping may go unanswered before the peer is declared dead. */
+export const HEARTBEAT_TIMEOUT_MS = 10_000;
+
+// ---- Data websockets (§2.4) -----------------------------------------------------------
+
+/** The entrance's first TEXT frame; the exit discards the first message before connecting. */
+export const DATA_FIRST_FRAME = 'pasten';
+/** Extension `half-close`: a TEXT frame meaning "no more bytes this way". */
+export const EOF_FRAME = 'eof';
+/** Largest binary frame we send (the original sends at most 65535; peers accept 4 MiB). */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Largest frame we accept, as the original's aiohttp default. */
+export const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
