@@ -16,6 +16,10 @@ export type ErrorCode =
   | 'PROTOCOL'
   | 'SERVER_UNREACHABLE'
   | 'REMOTE_ERROR'
+  | 'INVALID_KEY'
+  | 'INVALID_TOKEN'
+  | 'CONFIG_INVALID'
+  | 'CONFIG_SAVE_FAILED'
   | 'INTERNAL';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -32,6 +36,10 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   PROTOCOL: 502,
   SERVER_UNREACHABLE: 502,
   REMOTE_ERROR: 502,
+  INVALID_KEY: 400,
+  INVALID_TOKEN: 400,
+  CONFIG_INVALID: 400,
+  CONFIG_SAVE_FAILED: 500,
   INTERNAL: 500,
 };
 
