@@ -9,14 +9,15 @@ export const PROTOCOL_VERSION = '1.0.12';
 
 // ---- Routes ---------------------------------------------------------------------------
 
+/** Paths of the REST API; the server passes `:name` placeholders to get its route patterns. */
+type Id = number | `:${string}`;
 export const routes = {
   version: () => '/version',
   channels: () => '/channels',
-  channelConnect: (channelId: number) => `/channels/${channelId}/connect`,
-  tunnels: (channelId: number) => `/channels/${channelId}/tunnels`,
-  tunnel: (channelId: number, tunnelId: number) => `/channels/${channelId}/tunnels/${tunnelId}`,
-  tunnelConnect: (channelId: number, tunnelId: number) =>
-    `/channels/${channelId}/tunnels/${tunnelId}/connect`,
+  channelConnect: (channelId: Id) => `/channels/${channelId}/connect`,
+  tunnels: (channelId: Id) => `/channels/${channelId}/tunnels`,
+  tunnel: (channelId: Id, tunnelId: Id) => `/channels/${channelId}/tunnels/${tunnelId}`,
+  tunnelConnect: (channelId: Id, tunnelId: Id) => `/channels/${channelId}/tunnels/${tunnelId}/connect`,
 } as const;
 
 // ---- Extensions (design.md §4) --------------------------------------------------------
@@ -167,3 +168,20 @@ export const EOF_FRAME = 'eof';
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** Largest frame we accept, as the original's aiohttp default. */
 export const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+
+/** Checks a received message's `data`; returns the typed data or a sentence saying what is wrong. */
+export function parseMessageData<T extends MessageTypeName>(
+  type: T,
+  data: Record<string, unknown>,
+): MessageDataByType[T] | string {
+  if (!Number.isInteger(data.tunnel_id)) return `${type} needs an integer tunnel_id`;
+  if (type === MessageType.DELETE_TUNNEL) {
+    if (data.force !== undefined && typeof data.force !== 'boolean') return `${type} needs a boolean force`;
+    return { tunnel_id: data.tunnel_id as number, force: data.force === true } as MessageDataByType[T];
+  }
+  return { tunnel_id: data.tunnel_id as number } as MessageDataByType[T];
+}
+
+export function isMessageType(name: string): name is MessageTypeName {
+  return Object.values<string>(MessageType).includes(name);
+}

@@ -1,0 +1,91 @@
+import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { errorMessage } from './errors.js';
+import { DATA_FIRST_FRAME } from './protocol.js';
+import { splice } from './splice.js';
+import { listenTcp } from './tcp.js';
+import type { WebSocketPool } from './websocket-pool.js';
+import { WebSocketStream } from './websocket-stream.js';
+
+export interface InputTunnelOptions {
+  host: string;
+  port: number;
+  pool: WebSocketPool;
+  halfClose: boolean;
+  logger: Logger;
+}
+
+/**
+ * A tunnel's entrance: listens on TCP and carries each accepted connection over its own
+ * data websocket, taken from the pool, announced by the `pasten` frame.
+ */
+export class InputTunnel {
+  readonly #options: InputTunnelOptions;
+  readonly #sockets = new Set<net.Socket>();
+  #server: net.Server | undefined;
+
+  constructor(options: InputTunnelOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Listens; with `waitForSpare` also opens the first spare websocket before resolving
+   * (the original's wait_ready). Resolves with the bound address.
+   */
+  async start(options: { waitForSpare: boolean }): Promise<AddressInfo> {
+    const { host, port, pool } = this.#options;
+    this.#server = await listenTcp(host, port, (socket) => void this.#carry(socket));
+    if (!options.waitForSpare) {
+      pool.prime();
+      return this.address;
+    }
+    try {
+      await pool.start();
+    } catch (err) {
+      this.#server.close();
+      throw err;
+    }
+    return this.address;
+  }
+
+  get address(): AddressInfo {
+    return this.#server!.address() as AddressInfo;
+  }
+
+  get connectionCount(): number {
+    return this.#sockets.size;
+  }
+
+  /** Stops accepting; live connections finish unless `force`. */
+  stop(force = false): void {
+    this.#server?.close();
+    this.#options.pool.close();
+    if (force) for (const socket of this.#sockets) socket.destroy();
+  }
+
+  async #carry(socket: net.Socket): Promise<void> {
+    const { pool, halfClose, logger } = this.#options;
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => {});
+    let ws;
+    try {
+      ws = await pool.take();
+    } catch (err) {
+      logger.warn({ err: errorMessage(err) }, 'no data websocket for a new connection; closing it');
+      socket.destroy();
+      return;
+    }
+    if (socket.destroyed) {
+      pool.offer(ws);
+      return;
+    }
+    ws.send(DATA_FIRST_FRAME);
+    const stream = new WebSocketStream(ws, { halfClose });
+    const done = splice(socket, stream);
+    socket.resume();
+    const result = await done;
+    logger.debug({ sent: result.aToB, received: result.bToA, err: result.error?.message }, 'connection closed');
+  }
+}

@@ -1,0 +1,72 @@
+import type { Duplex } from 'node:stream';
+import WebSocket from 'ws';
+import type { Logger } from 'pino';
+import { errorMessage } from './errors.js';
+import { splice } from './splice.js';
+import { WebSocketStream } from './websocket-stream.js';
+
+export interface OutputTunnelOptions {
+  /** Opens the exit stream for one connection (a TCP socket, or a registry endpoint). */
+  connect: () => Promise<Duplex>;
+  halfClose: boolean;
+  logger: Logger;
+}
+
+/**
+ * A tunnel's exit: each data websocket handed to it is one connection. The first message
+ * (the entrance's `pasten`) is discarded; only then is the exit connected, and joined.
+ */
+export class OutputTunnel {
+  readonly #options: OutputTunnelOptions;
+  readonly #streams = new Set<Duplex>();
+  #stopped = false;
+
+  constructor(options: OutputTunnelOptions) {
+    this.#options = options;
+  }
+
+  get connectionCount(): number {
+    return this.#streams.size;
+  }
+
+  accept(ws: WebSocket): void {
+    if (this.#stopped) {
+      ws.close(1000);
+      return;
+    }
+    const onEarlyClose = () => ws.off('message', onFirst);
+    const onFirst = () => {
+      ws.off('close', onEarlyClose);
+      void this.#carry(new WebSocketStream(ws, { halfClose: this.#options.halfClose }));
+    };
+    ws.once('message', onFirst);
+    ws.once('close', onEarlyClose);
+  }
+
+  /** Stops accepting; live connections finish unless `force`. */
+  stop(force = false): void {
+    this.#stopped = true;
+    if (force) for (const stream of this.#streams) stream.destroy();
+  }
+
+  async #carry(stream: WebSocketStream): Promise<void> {
+    const { connect, logger } = this.#options;
+    this.#streams.add(stream);
+    stream.once('close', () => this.#streams.delete(stream));
+    let exit: Duplex;
+    try {
+      exit = await connect();
+    } catch (err) {
+      // As the original: the entrance sees the websocket close, its user a clean EOF.
+      logger.info({ err: errorMessage(err) }, 'tunnel exit unreachable');
+      stream.destroy();
+      return;
+    }
+    if (stream.destroyed) {
+      exit.destroy();
+      return;
+    }
+    const result = await splice(stream, exit);
+    logger.debug({ received: result.aToB, sent: result.bToA, err: result.error?.message }, 'connection closed');
+  }
+}

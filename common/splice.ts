@@ -1,0 +1,73 @@
+import type { Duplex } from 'node:stream';
+
+export interface SpliceResult {
+  /** Bytes read from `a` and written to `b`. */
+  aToB: number;
+  /** Bytes read from `b` and written to `a`. */
+  bToA: number;
+  /** The first error either side reported, if the splice ended by an abort. */
+  error?: Error;
+}
+
+export interface SpliceOptions {
+  /** How long a side whose partner went away may take to flush its queued writes. */
+  lingerMs?: number;
+}
+
+const DEFAULT_LINGER_MS = 10_000;
+
+/**
+ * Joins two byte streams both ways: every byte in order, a reader that stops reading pauses
+ * the writer's source, EOF is passed on only after queued writes, and the streams are
+ * destroyed when both directions are done, when one of them fails (the other is destroyed at
+ * once), or when one goes away (the other flushes what it has, then is destroyed).
+ * Resolves once both streams are closed.
+ */
+export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promise<SpliceResult> {
+  const lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
+  const result: SpliceResult = { aToB: 0, bToA: 0 };
+  pump(a, b, (n) => (result.aToB += n));
+  pump(b, a, (n) => (result.bToA += n));
+
+  return new Promise((resolve) => {
+    let open = 2;
+    const onClose = (side: Duplex, other: Duplex) => () => {
+      const error = side.errored ?? undefined;
+      if (error) result.error ??= error;
+      if (error) other.destroy();
+      else release(other, lingerMs);
+      if (--open === 0) resolve(result);
+    };
+    for (const [side, other] of [[a, b], [b, a]] as const) {
+      // Errors are reported through `result`; the listener keeps them from being fatal.
+      side.on('error', () => {});
+      side.once('close', onClose(side, other));
+    }
+  });
+}
+
+function pump(src: Duplex, dst: Duplex, count: (bytes: number) => void): void {
+  src.on('data', (chunk: Buffer) => {
+    count(chunk.length);
+    if (dst.destroyed) return;
+    if (!dst.write(chunk)) src.pause();
+  });
+  dst.on('drain', () => src.resume());
+  src.once('end', () => {
+    if (!dst.destroyed && !dst.writableEnded) dst.end();
+  });
+}
+
+/** The partner is gone: flush and end this side, discard what it still sends, then drop it. */
+function release(stream: Duplex, lingerMs: number): void {
+  if (stream.destroyed) return;
+  stream.resume();
+  if (stream.writableFinished) {
+    stream.destroy();
+    return;
+  }
+  const timer = setTimeout(() => stream.destroy(), lingerMs);
+  stream.once('finish', () => stream.destroy());
+  stream.once('close', () => clearTimeout(timer));
+  if (!stream.writableEnded) stream.end();
+}

@@ -1,0 +1,105 @@
+import { Duplex } from 'node:stream';
+import WebSocket from 'ws';
+import { EOF_FRAME, MAX_FRAME_BYTES } from './protocol.js';
+
+/** Close codes that end a data websocket cleanly; anything else is an abort. */
+const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
+
+/**
+ * One tunnelled connection's data websocket as a byte stream. Binary frames carry the bytes.
+ * With `halfClose` (negotiated extension) ending the writable side sends a TEXT `eof` frame
+ * and a received `eof` ends the readable side; without it, as the original, ending the
+ * writable side closes the websocket, which ends the whole connection.
+ */
+export class WebSocketStream extends Duplex {
+  readonly #ws: WebSocket;
+  readonly #halfClose: boolean;
+
+  constructor(ws: WebSocket, options: { halfClose: boolean }) {
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
+    this.#ws = ws;
+    this.#halfClose = options.halfClose;
+    ws.on('message', this.#onMessage);
+    ws.on('close', this.#onClose);
+    ws.on('error', this.#onError);
+  }
+
+  #onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    if (!isBinary) {
+      if (this.#halfClose && data.toString() === EOF_FRAME) this.push(null);
+      return;
+    }
+    const chunk = data as Buffer;
+    // The original sends an empty frame before closing: nothing to deliver.
+    if (chunk.length === 0 || this.readableEnded) return;
+    if (!this.push(chunk)) this.#ws.pause();
+  };
+
+  #onClose = (code: number): void => {
+    if (!CLEAN_CLOSE_CODES.has(code)) {
+      this.destroy(new Error(`data websocket closed abnormally (code ${code})`));
+      return;
+    }
+    // Bytes already received must still reach the reader before the stream goes away.
+    if (this.readableEnded) {
+      this.destroy();
+      return;
+    }
+    this.once('end', () => this.destroy());
+    this.push(null);
+  };
+
+  #onError = (err: Error): void => {
+    this.destroy(err);
+  };
+
+  override _read(): void {
+    if (this.#ws.isPaused) this.#ws.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.#send(chunk, callback);
+  }
+
+  override _writev(
+    chunks: Array<{ chunk: Buffer }>,
+    callback: (err?: Error | null) => void,
+  ): void {
+    this.#send(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+  }
+
+  /** Frames of at most MAX_FRAME_BYTES; the callback waits for the last one to reach the socket. */
+  #send(data: Buffer, callback: (err?: Error | null) => void): void {
+    for (let offset = 0; offset < data.length; offset += MAX_FRAME_BYTES) {
+      const last = offset + MAX_FRAME_BYTES >= data.length;
+      const frame = data.subarray(offset, offset + MAX_FRAME_BYTES);
+      this.#ws.send(frame, { binary: true }, last ? callback : undefined);
+    }
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) {
+      callback();
+      return;
+    }
+    if (this.#halfClose) {
+      this.#ws.send(EOF_FRAME, { binary: false }, callback);
+    } else {
+      this.#ws.close(1000);
+      callback();
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#ws.off('message', this.#onMessage);
+    this.#ws.off('close', this.#onClose);
+    this.#ws.off('error', this.#onError);
+    // Keep a listener so a late socket error cannot crash the process.
+    this.#ws.on('error', () => {});
+    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) {
+      if (err) this.#ws.terminate();
+      else this.#ws.close(1000);
+    }
+    callback(err);
+  }
+}
