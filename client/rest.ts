@@ -1,0 +1,74 @@
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { NetunnelError, RemoteError, errorMessage } from '../common/errors.js';
+
+/**
+ * Calls a netunnel (or original NETunnel) server's REST API and reads answers by the
+ * original's rule: a JSON object with `error` is a failure, an empty body is "no content".
+ */
+export class RestClient {
+  readonly #baseUrl: string;
+  readonly #dispatcher: Dispatcher;
+  readonly #headers: () => Promise<Record<string, string>>;
+
+  constructor(baseUrl: string, options: { dispatcher?: Dispatcher; headers?: () => Promise<Record<string, string>> } = {}) {
+    this.#baseUrl = baseUrl;
+    this.#dispatcher = options.dispatcher ?? new Agent({ connections: 8 });
+    this.#headers = options.headers ?? (async () => ({}));
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.#call<T>('GET', path);
+  }
+
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.#call<T>('POST', path, body);
+  }
+
+  delete<T>(path: string, body: unknown): Promise<T> {
+    return this.#call<T>('DELETE', path, body);
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+
+  async #call<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
+    const url = this.#baseUrl + path;
+    let response;
+    try {
+      response = await request(url, {
+        method,
+        dispatcher: this.#dispatcher,
+        headers: { ...(await this.#headers()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      });
+    } catch (err) {
+      throw new NetunnelError('SERVER_UNREACHABLE', `cannot reach the server at ${this.#baseUrl}: ${describeNetworkError(err)}`, { cause: err });
+    }
+    return parseAnswer<T>(response.statusCode, await response.body.text());
+  }
+}
+
+export function parseAnswer<T>(status: number, text: string): T {
+  let parsed: unknown;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    if (status >= 400) throw new RemoteError(status, text.trim() || `HTTP ${status}`);
+    return text as T;
+  }
+  if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) {
+    const { error, code } = parsed as { error: unknown; code?: unknown };
+    throw new RemoteError(status, String(error), typeof code === 'string' ? code : undefined);
+  }
+  if (status >= 400) throw new RemoteError(status, `HTTP ${status}: ${text}`);
+  return parsed as T;
+}
+
+function describeNetworkError(err: unknown): string {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return cause?.code ?? (err as { code?: string }).code ?? errorMessage(err);
+}

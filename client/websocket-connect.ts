@@ -1,0 +1,48 @@
+import WebSocket from 'ws';
+import { NetunnelError, errorMessage } from '../common/errors.js';
+import { MAX_RECEIVE_BYTES } from '../common/protocol.js';
+import { parseAnswer } from './rest.js';
+
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+/**
+ * Opens a websocket to the server. A refused upgrade becomes the server's own error answer;
+ * every websocket gets its own TCP connection, so nothing caps how many run at once.
+ */
+export function openWebSocket(url: string, headers: Record<string, string>): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, {
+      headers,
+      perMessageDeflate: false,
+      maxPayload: MAX_RECEIVE_BYTES,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    });
+    ws.once('open', () => {
+      ws.removeAllListeners('error');
+      ws.removeAllListeners('unexpected-response');
+      resolve(ws);
+    });
+    ws.once('unexpected-response', (_request, response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk.slice(0, 4096)));
+      response.once('end', () => {
+        try {
+          parseAnswer(response.statusCode ?? 0, text);
+          reject(new NetunnelError('PROTOCOL', `the server refused the websocket upgrade (HTTP ${response.statusCode})`));
+        } catch (err) {
+          reject(err);
+        }
+        ws.terminate();
+      });
+    });
+    ws.once('error', (err) => {
+      reject(new NetunnelError('SERVER_UNREACHABLE', `cannot open a websocket to ${url}: ${errorMessage(err)}`, { cause: err }));
+    });
+  });
+}
+
+/** ws:// or wss:// for an http:// or https:// server URL. */
+export function toWebSocketUrl(httpUrl: string): string {
+  return httpUrl.replace(/^http/i, 'ws');
+}

@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+import { NetunnelError } from '../common/errors.js';
+import type { Heartbeat } from '../common/heartbeat.js';
+import { FEATURES } from '../common/protocol.js';
+import type { Feature } from '../common/protocol.js';
+import type { ServerPolicy } from './policy.js';
+import { ServerChannel } from './server-channel.js';
+
+/** Every live channel of the server, with the limit on their number and the expiry of idle ones. */
+export class Channels {
+  readonly #byId = new Map<number, ServerChannel>();
+  #nextId = 1;
+
+  constructor(private readonly deps: { policy: () => ServerPolicy; heartbeat: Heartbeat; logger: Logger }) {}
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  create(requestedFeatures: readonly string[] = []): ServerChannel {
+    const { max_channels: max, channel_connect_timeout: timeout } = this.deps.policy();
+    if (this.#byId.size >= max) {
+      throw new NetunnelError('LIMIT_REACHED', `the server already has ${max} channels, the most allowed (max_channels)`);
+    }
+    const features = new Set<Feature>(FEATURES.filter((f) => requestedFeatures.includes(f)));
+    const channel = new ServerChannel(this.#nextId++, features, this.deps);
+    this.#byId.set(channel.id, channel);
+    const expiry = setTimeout(() => {
+      if (channel.connected) return;
+      channel.logger.info('channel was never connected; forgetting it');
+      channel.close();
+    }, timeout * 1000);
+    expiry.unref();
+    channel.onClose(() => {
+      clearTimeout(expiry);
+      this.#byId.delete(channel.id);
+    });
+    return channel;
+  }
+
+  get(id: number): ServerChannel {
+    const channel = this.#byId.get(id);
+    if (!channel) throw new NetunnelError('NOT_FOUND', `channel ${id} does not exist (it may have expired or disconnected)`);
+    return channel;
+  }
+
+  /** Tells every client its tunnels are gone and closes their channels. */
+  async disconnectAll(): Promise<void> {
+    await Promise.all([...this.#byId.values()].map((channel) => channel.disconnect()));
+  }
+}

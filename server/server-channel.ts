@@ -1,0 +1,187 @@
+import type WebSocket from 'ws';
+import type { Logger } from 'pino';
+import { Channel } from '../common/channel.js';
+import { NetunnelError } from '../common/errors.js';
+import type { Heartbeat } from '../common/heartbeat.js';
+import { MessageType } from '../common/protocol.js';
+import type {
+  CreateForwardTunnelRequest,
+  CreateReverseTunnelRequest,
+  CreateTunnelRequest,
+  CreateTunnelResponse,
+  Feature,
+} from '../common/protocol.js';
+import { checkAccess } from './access-list.js';
+import type { ServerPolicy } from './policy.js';
+import { ServerForwardTunnel, ServerReverseTunnel } from './server-tunnels.js';
+import type { ServerTunnel } from './server-tunnels.js';
+
+export interface ServerChannelDeps {
+  policy: () => ServerPolicy;
+  heartbeat: Heartbeat;
+  logger: Logger;
+}
+
+/** How long a DELETE_TUNNEL may take when the server tells a client to stop. */
+const DELETE_TUNNEL_TIMEOUT_MS = 5000;
+
+/**
+ * One client session on the server: its channel websocket and the tunnels it opened.
+ * Everything is released when the channel websocket goes away.
+ */
+export class ServerChannel {
+  readonly #tunnels = new Map<number, ServerTunnel>();
+  readonly #closeListeners: Array<() => void> = [];
+  #channel: Channel | undefined;
+  #nextTunnelId = 1;
+  #closed = false;
+  readonly logger: Logger;
+
+  constructor(
+    readonly id: number,
+    readonly features: ReadonlySet<Feature>,
+    private readonly deps: ServerChannelDeps,
+  ) {
+    this.logger = deps.logger.child({ channel: id });
+  }
+
+  get connected(): boolean {
+    return this.#channel !== undefined && !this.#closed;
+  }
+
+  get tunnelCount(): number {
+    return this.#tunnels.size;
+  }
+
+  onClose(listener: () => void): void {
+    this.#closeListeners.push(listener);
+  }
+
+  /** A channel is connected once; checked before the websocket upgrade too. */
+  checkAttachable(): void {
+    if (this.#channel || this.#closed) {
+      throw new NetunnelError('CONFLICT', `channel ${this.id} is already connected; create a new channel`);
+    }
+  }
+
+  attach(ws: WebSocket): void {
+    this.checkAttachable();
+    this.#channel = new Channel(ws, { logger: this.logger });
+    this.deps.heartbeat.watch(ws);
+    this.#channel.once('close', () => this.close());
+    this.logger.info('channel connected');
+  }
+
+  async createTunnel(request: CreateTunnelRequest): Promise<CreateTunnelResponse> {
+    const channel = this.#requireConnected();
+    const { max_tunnels_per_channel: max } = this.deps.policy();
+    if (this.#tunnels.size >= max) {
+      throw new NetunnelError('LIMIT_REACHED', `channel ${this.id} already has ${max} tunnels, the most allowed (max_tunnels_per_channel)`);
+    }
+    const id = this.#nextTunnelId;
+    if (request.reverse) return this.#createReverse(id, request, channel);
+    this.#createForward(id, request);
+    return { tunnel_id: id };
+  }
+
+  #createForward(id: number, request: CreateForwardTunnelRequest): void {
+    const { exit_address: host, exit_port: port } = request;
+    const allowed = this.deps.policy().allowed_tunnel_destinations;
+    if (!allowed) {
+      throw new NetunnelError('INTERNAL', "the server configuration is missing 'allowed_tunnel_destinations'");
+    }
+    const verdict = checkAccess(allowed, host, port);
+    if (verdict === 'address-denied') {
+      throw new NetunnelError('DESTINATION_NOT_ALLOWED', `Address ${host} is not allowed as a tunnel destination`);
+    }
+    if (verdict === 'port-denied') {
+      throw new NetunnelError('DESTINATION_NOT_ALLOWED', `Port ${host}:${port} is not allowed as a tunnel destination`);
+    }
+    const logger = this.logger.child({ tunnel: id });
+    this.#add(new ServerForwardTunnel(id, { host, port }, { halfClose: this.features.has('half-close'), logger }));
+    logger.info(`Opening Client-To-Server tunnel. Connecting to: ${host}:${port}`);
+  }
+
+  async #createReverse(id: number, request: CreateReverseTunnelRequest, channel: Channel): Promise<CreateTunnelResponse> {
+    const { entrance_address: host } = request;
+    const port = request.entrance_port || null;
+    const verdict = checkAccess(this.deps.policy().allowed_tunnel_entrances, host, port);
+    if (verdict !== 'allowed') {
+      const what = verdict === 'address-denied' ? `Address ${host}` : `Port ${host}:${port ?? 'any'}`;
+      throw new NetunnelError('ENTRANCE_NOT_ALLOWED', `${what} is not allowed as a tunnel entrance (see allowed_tunnel_entrances)`);
+    }
+    const logger = this.logger.child({ tunnel: id });
+    const tunnel = new ServerReverseTunnel(id, { host, port: port ?? 0 }, {
+      channel,
+      halfClose: this.features.has('half-close'),
+      logger,
+    });
+    // Reserve the id before listening so a concurrent creation cannot take it.
+    this.#add(tunnel);
+    let bound;
+    try {
+      bound = await tunnel.start();
+    } catch (err) {
+      this.#tunnels.delete(id);
+      throw err;
+    }
+    if (this.#closed) tunnel.stop(true);
+    logger.info(`Opening Server-To-Client tunnel. Listen on: ${bound.address}:${bound.port}`);
+    const response: CreateTunnelResponse = { tunnel_id: id };
+    if (this.features.has('entrance-port')) {
+      response.entrance_address = bound.address;
+      response.entrance_port = bound.port;
+    }
+    return response;
+  }
+
+  #add(tunnel: ServerTunnel): void {
+    this.#tunnels.set(tunnel.id, tunnel);
+    this.#nextTunnelId = tunnel.id + 1;
+  }
+
+  deleteTunnel(tunnelId: number, force: boolean): void {
+    this.tunnel(tunnelId).stop(force);
+    this.#tunnels.delete(tunnelId);
+    this.logger.info({ tunnel: tunnelId, force }, 'tunnel deleted by the client');
+  }
+
+  tunnel(tunnelId: number): ServerTunnel {
+    this.#requireConnected();
+    const tunnel = this.#tunnels.get(tunnelId);
+    if (!tunnel) throw new NetunnelError('NOT_FOUND', `tunnel ${tunnelId} does not exist on channel ${this.id}`);
+    return tunnel;
+  }
+
+  /** Tells the client to stop each tunnel, then closes the channel (factory reset, shutdown). */
+  async disconnect(): Promise<void> {
+    const channel = this.#channel;
+    if (channel && !channel.closed) {
+      await Promise.allSettled(
+        [...this.#tunnels.keys()].map((tunnel_id) =>
+          channel.request(MessageType.DELETE_TUNNEL, { tunnel_id, force: false }, DELETE_TUNNEL_TIMEOUT_MS),
+        ),
+      );
+      channel.close();
+    }
+    this.close();
+  }
+
+  /** Releases everything: tunnels stop accepting, live connections finish on their own. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const tunnel of this.#tunnels.values()) tunnel.stop(false);
+    this.#tunnels.clear();
+    this.#channel?.terminate();
+    this.logger.info('channel closed');
+    for (const listener of this.#closeListeners) listener();
+  }
+
+  #requireConnected(): Channel {
+    if (this.#closed || !this.#channel) {
+      throw new NetunnelError('CONFLICT', `channel ${this.id} is not connected; open /channels/${this.id}/connect first`);
+    }
+    return this.#channel;
+  }
+}

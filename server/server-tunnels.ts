@@ -1,0 +1,113 @@
+import type { AddressInfo } from 'node:net';
+import type WebSocket from 'ws';
+import type { Logger } from 'pino';
+import type { Channel } from '../common/channel.js';
+import { NetunnelError } from '../common/errors.js';
+import { InputTunnel } from '../common/input-tunnel.js';
+import { OutputTunnel } from '../common/output-tunnel.js';
+import { MessageType } from '../common/protocol.js';
+import { connectTcp } from '../common/tcp.js';
+import { WebSocketPool } from '../common/websocket-pool.js';
+
+/** What the server keeps for one tunnel of a channel. */
+export interface ServerTunnel {
+  readonly id: number;
+  readonly reverse: boolean;
+  /** A data websocket the client opened for this tunnel. */
+  accept(ws: WebSocket): void;
+  stop(force: boolean): void;
+}
+
+/** How long the server waits for the websocket it asked the client to open. */
+const WEBSOCKET_ARRIVAL_TIMEOUT_MS = 10_000;
+
+/** Forward tunnel: the exit is on the server, the client's websockets arrive here. */
+export class ServerForwardTunnel implements ServerTunnel {
+  readonly reverse = false;
+  readonly #output: OutputTunnel;
+
+  constructor(
+    readonly id: number,
+    exit: { host: string; port: number },
+    options: { halfClose: boolean; logger: Logger },
+  ) {
+    this.#output = new OutputTunnel({
+      connect: () => connectTcp(exit.host, exit.port),
+      halfClose: options.halfClose,
+      logger: options.logger,
+    });
+  }
+
+  accept(ws: WebSocket): void {
+    this.#output.accept(ws);
+  }
+
+  stop(force: boolean): void {
+    this.#output.stop(force);
+  }
+}
+
+/**
+ * Reverse tunnel: the entrance listens on the server; for each connection the server asks
+ * the client, over the channel, to open a data websocket, and waits for it to arrive.
+ */
+export class ServerReverseTunnel implements ServerTunnel {
+  readonly reverse = true;
+  readonly #input: InputTunnel;
+  readonly #pool: WebSocketPool;
+  readonly #channel: Channel;
+  readonly #waiters: Array<(ws: WebSocket) => void> = [];
+
+  constructor(
+    readonly id: number,
+    entrance: { host: string; port: number },
+    options: { channel: Channel; halfClose: boolean; logger: Logger },
+  ) {
+    this.#channel = options.channel;
+    this.#pool = new WebSocketPool(() => this.#requestWebSocket(), { logger: options.logger });
+    this.#input = new InputTunnel({ ...entrance, pool: this.#pool, halfClose: options.halfClose, logger: options.logger });
+  }
+
+  /** Listens at once; the client cannot open websockets before it learns the tunnel id. */
+  start(): Promise<AddressInfo> {
+    return this.#input.start({ waitForSpare: false });
+  }
+
+  accept(ws: WebSocket): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(ws);
+    else this.#pool.offer(ws);
+  }
+
+  stop(force: boolean): void {
+    this.#input.stop(force);
+  }
+
+  async #requestWebSocket(): Promise<WebSocket> {
+    let timer: NodeJS.Timeout | undefined;
+    let waiter!: (ws: WebSocket) => void;
+    const arrival = new Promise<WebSocket>((resolve, reject) => {
+      waiter = resolve;
+      timer = setTimeout(() => {
+        this.#dropWaiter(waiter);
+        reject(new NetunnelError('TIMEOUT', `the client did not open a websocket for tunnel ${this.id} in time`));
+      }, WEBSOCKET_ARRIVAL_TIMEOUT_MS);
+    });
+    this.#waiters.push(waiter);
+    try {
+      await this.#channel.request(MessageType.NEW_CONNECTION, { tunnel_id: this.id });
+      return await arrival;
+    } catch (err) {
+      this.#dropWaiter(waiter);
+      arrival.catch(() => {});
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #dropWaiter(waiter: (ws: WebSocket) => void): void {
+    const index = this.#waiters.indexOf(waiter);
+    if (index !== -1) this.#waiters.splice(index, 1);
+  }
+}

@@ -1,0 +1,86 @@
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import fastifyWebsocket from '@fastify/websocket';
+import type { AddressInfo } from 'node:net';
+import { Heartbeat } from '../common/heartbeat.js';
+import type { Logger } from '../common/logger.js';
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MAX_RECEIVE_BYTES } from '../common/protocol.js';
+import { NETUNNEL_VERSION } from '../common/version.js';
+import { Channels } from './channels.js';
+import { installErrorHandlers, installJsonParser } from './http-errors.js';
+import type { ServerPolicy } from './policy.js';
+import { channelRoutes } from './routes/channels.js';
+import { tunnelRoutes } from './routes/tunnels.js';
+import { versionRoutes } from './routes/version.js';
+
+export interface NetunnelServerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  /** The live configuration: read on every decision, so changes apply at once. */
+  policy: () => ServerPolicy;
+  heartbeat?: { intervalMs: number; timeoutMs: number };
+}
+
+/** The REST API's bodies are small; anything bigger is a mistake or an attack. */
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** The netunnel server: the Fastify app, its channels and their tunnels. */
+export class NetunnelServer {
+  readonly app: FastifyInstance;
+  readonly channels: Channels;
+  readonly #heartbeat: Heartbeat;
+  readonly #options: NetunnelServerOptions;
+
+  private constructor(options: NetunnelServerOptions) {
+    this.#options = options;
+    this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
+    this.channels = new Channels({ policy: options.policy, heartbeat: this.#heartbeat, logger: options.logger });
+    this.app = Fastify({
+      loggerInstance: options.logger as FastifyBaseLogger,
+      bodyLimit: BODY_LIMIT_BYTES,
+      // Requests are logged at debug level by our own hook; per-request info lines would drown the log.
+      logController: new LogController({ disableRequestLogging: true }),
+    });
+  }
+
+  static async start(options: NetunnelServerOptions): Promise<NetunnelServer> {
+    const server = new NetunnelServer(options);
+    await server.#setup();
+    await server.app.listen({ host: options.host, port: options.port });
+    return server;
+  }
+
+  async #setup(): Promise<void> {
+    const { app, channels } = this;
+    installJsonParser(app);
+    installErrorHandlers(app);
+    await app.register(fastifyWebsocket, {
+      options: { perMessageDeflate: false, maxPayload: MAX_RECEIVE_BYTES },
+    });
+    app.addHook('onRequest', async (request) => {
+      request.log.debug({ method: request.method, url: request.url }, 'request');
+    });
+    await app.register(versionRoutes, { version: NETUNNEL_VERSION });
+    await app.register(channelRoutes, { channels, version: NETUNNEL_VERSION });
+    await app.register(tunnelRoutes, { channels, heartbeat: this.#heartbeat });
+  }
+
+  get address(): AddressInfo {
+    return this.app.server.address() as AddressInfo;
+  }
+
+  /** The base URL clients use, e.g. http://127.0.0.1:4040. */
+  get url(): string {
+    const { address, port } = this.address;
+    return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  }
+
+  /** Tells every client its tunnels are gone, then stops serving. */
+  async close(): Promise<void> {
+    await this.channels.disconnectAll();
+    await this.app.close();
+    this.#heartbeat.close();
+    this.#options.logger.flush();
+  }
+}
