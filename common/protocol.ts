@@ -88,7 +88,7 @@ export const schemas = {
     type: 'object',
     required: ['reverse'],
     properties: { reverse: { type: 'boolean' } },
-    if: { properties: { reverse: { const: true } } },
+    if: { required: ['reverse'], properties: { reverse: { const: true } } },
     then: {
       required: ['entrance_address'],
       additionalProperties: false,

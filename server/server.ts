@@ -39,6 +39,8 @@ export class NetunnelServer {
     this.app = Fastify({
       loggerInstance: options.logger as FastifyBaseLogger,
       bodyLimit: BODY_LIMIT_BYTES,
+      // An unknown field is a mistake worth a 400, not something to drop silently.
+      ajv: { customOptions: { removeAdditional: false } },
       // Requests are logged at debug level by our own hook; per-request info lines would drown the log.
       logController: new LogController({ disableRequestLogging: true }),
     });

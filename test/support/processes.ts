@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const DIST = fileURLToPath(new URL('../../', import.meta.url));
+export const SERVER_BIN = `${DIST}server/cli.js`;
+export const CLIENT_BIN = `${DIST}client/cli.js`;
+
+export interface Spawned {
+  child: ChildProcess;
+  /** Everything written so far to stdout and stderr. */
+  output(): string;
+  /** Resolves with the first match of `pattern` in the output (waiting for it). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited(): Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  let text = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString();
+    for (const listener of listeners) listener();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exit = once(child, 'exit').then(([code, signal]) => {
+    live.delete(child);
+    return (code ?? signal) as number | string;
+  });
+  return {
+    child,
+    output: () => text,
+    waitFor(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = text.match(pattern);
+          if (!match) return;
+          cleanup();
+          resolve(match);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`timed out waiting for ${pattern} in output:\n${text}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        void exit.then(() => {
+          if (!listeners.has(check)) return;
+          cleanup();
+          reject(new Error(`process exited before ${pattern} appeared; output:\n${text}`));
+        });
+        check();
+      });
+    },
+    exited: () => exit,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exit;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+export interface ServerProcess extends Spawned {
+  url: string;
+  port: number;
+}
+
+/** Starts `netunnel-server` on an ephemeral loopback port (or `port`) and waits until it listens. */
+export async function startServerProcess(args: string[] = [], options: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
+  const spawned = spawnNode(SERVER_BIN, ['--hostname', '127.0.0.1', '-p', String(options.port ?? 0), ...args], options.env);
+  const [, url, port] = await spawned.waitFor(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
+  return { ...spawned, url: url!, port: Number(port) };
+}
+
+export interface ClientProcess extends Spawned {
+  entrancePort: number;
+}
+
+/** Starts `netunnel-client` and waits for its tunnel to be up. */
+export async function startClientProcess(args: string[]): Promise<ClientProcess> {
+  const spawned = spawnNode(CLIENT_BIN, args);
+  const [, port] = await spawned.waitFor(/Tunnel entrance socket: .*:(\d+)\n/);
+  await spawned.waitFor(/Tunnel exit socket: /);
+  return { ...spawned, entrancePort: Number(port) };
+}
