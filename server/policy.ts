@@ -1,11 +1,11 @@
-import type { AccessList } from './access-list.js';
+import type { ServerConfig } from './config/defaults.js';
 
 /** The configuration keys that govern channels and tunnels, read live from the config. */
-export interface ServerPolicy {
-  allowed_tunnel_destinations: AccessList | null;
-  allowed_tunnel_entrances: AccessList;
-  max_channels: number;
-  max_tunnels_per_channel: number;
-  /** Seconds a created channel may wait for its websocket before it is forgotten. */
-  channel_connect_timeout: number;
-}
+export type ServerPolicy = Pick<
+  ServerConfig,
+  | 'allowed_tunnel_destinations'
+  | 'allowed_tunnel_entrances'
+  | 'max_channels'
+  | 'max_tunnels_per_channel'
+  | 'channel_connect_timeout'
+>;

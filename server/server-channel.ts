@@ -86,11 +86,7 @@ export class ServerChannel {
 
   #createForward(id: number, request: CreateForwardTunnelRequest): void {
     const { exit_address: host, exit_port: port } = request;
-    const allowed = this.deps.policy().allowed_tunnel_destinations;
-    if (!allowed) {
-      throw new NetunnelError('INTERNAL', "the server configuration is missing 'allowed_tunnel_destinations'");
-    }
-    const verdict = checkAccess(allowed, host, port);
+    const verdict = checkAccess(this.deps.policy().allowed_tunnel_destinations, host, port);
     if (verdict === 'address-denied') {
       throw new NetunnelError('DESTINATION_NOT_ALLOWED', `Address ${host} is not allowed as a tunnel destination`);
     }

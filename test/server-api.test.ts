@@ -1,12 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { once } from 'node:events';
 import { RemoteError } from '../common/errors.js';
 import { NETUNNEL_VERSION } from '../common/version.js';
 import type { NetunnelServer } from '../server/server.js';
 import { call, connectClient, startServer } from './support/in-process.js';
-import { listen, waitUntil } from './support/sockets.js';
+import { isRefused, listen, waitUntil } from './support/sockets.js';
 
 /** The status a websocket upgrade gets, and the error text of a refusal. */
 async function upgrade(server: NetunnelServer, path: string): Promise<{ status: number; error?: string }> {
@@ -267,11 +266,10 @@ describe('limits and expiry', () => {
     const server = await startServer();
     const client = await connectClient(server);
     const tunnel = await client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: 9 });
-    const ws = new WebSocket(`ws://127.0.0.1:${tunnel.entrance.port}`);
-    ws.on('error', () => {});
+    assert.equal(await isRefused(tunnel.entrance.port), false);
     await client.close();
     await waitUntil(() => server.channels.size === 0, 5000, 'the channel to be released');
-    await once(ws, 'close');
+    await waitUntil(() => isRefused(tunnel.entrance.port), 5000, 'the entrance to close');
     await server.close();
   });
 });

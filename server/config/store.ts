@@ -1,0 +1,258 @@
+/**
+ * The server's JSON configuration: defaults ← `NETUNNEL_*` env ← file (shallow), the Fernet
+ * key that protects its secrets, and every change saved atomically (wire spec §3, design §5).
+ * A file we cannot understand is reported and left alone, never replaced by defaults.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { removeStaleTempFiles, writeFileAtomic } from '../../common/atomic-file.js';
+import { NetunnelError, errorMessage } from '../../common/errors.js';
+import { Fernet } from '../../common/fernet.js';
+import { DEFAULT_KEYS, KEY_SCHEMAS, defaultConfig, findProblem, problemText } from './defaults.js';
+import type { ServerConfig } from './defaults.js';
+import { SECRET_KEY_ENV, readEnvConfig, readEnvSecretKey } from './env.js';
+
+/** The original's words; the caller prints it (in yellow) when `stateless` is true. */
+export const STATELESS_WARNING = 'The server is running in stateless mode. Use --config-path to generate a config file';
+
+/** A new file may come to hold the secret key and encrypted credentials. */
+const NEW_FILE_MODE = 0o600;
+
+export interface ConfigStoreOptions {
+  /** The config file; without one the store is stateless (memory only). */
+  path?: string;
+  /** Where `NETUNNEL_*` variables are read (default: process.env); re-read on factory reset. */
+  env?: NodeJS.ProcessEnv;
+  /** The `-s/--secret-key` flag: used in memory only, never written. */
+  secretKey?: string;
+  logger: Logger;
+}
+
+interface ExternalKey {
+  key: string;
+  source: string;
+}
+
+export class ConfigStore {
+  readonly path: string | undefined;
+  readonly stateless: boolean;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #logger: Logger;
+  readonly #externalKey: ExternalKey | undefined;
+  #config: Readonly<ServerConfig>;
+  #fernet: Fernet;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(init: {
+    path: string | undefined;
+    env: NodeJS.ProcessEnv;
+    logger: Logger;
+    externalKey: ExternalKey | undefined;
+    config: ServerConfig;
+    fernet: Fernet;
+  }) {
+    this.path = init.path;
+    this.stateless = init.path === undefined;
+    this.#env = init.env;
+    this.#logger = init.logger;
+    this.#externalKey = init.externalKey;
+    this.#config = deepFreeze(init.config);
+    this.#fernet = init.fernet;
+  }
+
+  static async open(opts: ConfigStoreOptions): Promise<ConfigStore> {
+    const env = opts.env ?? process.env;
+    const file = opts.path === undefined ? undefined : await readConfigFile(opts.path);
+    const config: ServerConfig = { ...envDefaults(env), ...file?.values };
+    const externalKey = pickExternalKey(opts.secretKey, env);
+    const fernet = externalKey
+      ? fernetFor(externalKey)
+      : (fileFernet(config, opts.path) ?? generateKey(config, opts.logger));
+    const store = new ConfigStore({ path: opts.path, env, logger: opts.logger, externalKey, config, fernet });
+    if (opts.path === undefined) return store;
+    await cleanUpAfterCrash(opts.path, opts.logger);
+    // Saved at once, as the original does: a new file appears with every default, and keys a
+    // newer version added show up in an old file.
+    await store.#save(config, file?.text);
+    return store;
+  }
+
+  get config(): Readonly<ServerConfig> {
+    return this.#config;
+  }
+
+  get fernet(): Fernet {
+    return this.#fernet;
+  }
+
+  /**
+   * Applies `mutate` to a copy, validates and saves it, then makes it current. Updates run one
+   * at a time in call order. On any failure the current config is untouched.
+   */
+  update(mutate: (draft: ServerConfig) => void | Promise<void>): Promise<void> {
+    return this.#serialise(async () => {
+      const draft = structuredClone(this.#config) as ServerConfig;
+      await mutate(draft);
+      const next = normalise(draft);
+      this.#assertKeyKept(next);
+      await this.#commit(next);
+    });
+  }
+
+  encryptSecret(secret: string): string {
+    return this.#fernet.encrypt(secret);
+  }
+
+  /** Throws NetunnelError `INVALID_TOKEN` for a token this key did not make. */
+  decryptSecret(token: string): string {
+    return this.#fernet.decryptString(token);
+  }
+
+  /** Defaults and env again; a new secret key unless it comes from the flag or env (spec §3.1). */
+  factoryReset(): Promise<void> {
+    return this.#serialise(async () => {
+      const next = envDefaults(this.#env);
+      const fernet = this.#externalKey ? this.#fernet : generateKey(next, this.#logger);
+      await this.#commit(next);
+      this.#fernet = fernet;
+    });
+  }
+
+  /** The file's key decrypts the file's secrets; losing it (the next start would make a new one) loses them. */
+  #assertKeyKept(next: ServerConfig): void {
+    if (this.#externalKey || next.secret_key === this.#config.secret_key) return;
+    throw invalid('config update refused: secret_key is in use and cannot be changed or removed (a factory reset makes a new one)');
+  }
+
+  #serialise(task: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #commit(next: ServerConfig): Promise<void> {
+    assertValid(next);
+    if (this.path !== undefined) await this.#save(next);
+    this.#config = deepFreeze(next);
+  }
+
+  async #save(config: ServerConfig, current?: string): Promise<void> {
+    const path = this.path!;
+    const text = `${JSON.stringify(config, null, 4)}\n`;
+    if (text === current) return;
+    try {
+      await writeFileAtomic(path, text, NEW_FILE_MODE);
+    } catch (err) {
+      throw new NetunnelError('CONFIG_SAVE_FAILED', `cannot save config file ${path}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+  }
+}
+
+/** Best effort: leftovers waste space and may hold secrets, but must not stop the server. */
+async function cleanUpAfterCrash(path: string, logger: Logger): Promise<void> {
+  try {
+    const removed = await removeStaleTempFiles(path);
+    if (removed.length) logger.info({ removed }, 'Removed temp files left by an interrupted config save');
+  } catch (err) {
+    logger.warn({ err }, `Could not remove stale temp files beside ${path}`);
+  }
+}
+
+function envDefaults(env: NodeJS.ProcessEnv): ServerConfig {
+  return { ...defaultConfig(), ...readEnvConfig(env) };
+}
+
+// ---- The file ---------------------------------------------------------------------------
+
+interface ConfigFile {
+  text: string;
+  values: Record<string, unknown>;
+}
+
+async function readConfigFile(path: string): Promise<ConfigFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw invalid(`cannot read config file ${path}: ${errorMessage(err)}`, err);
+  }
+  return { text, values: parseConfigText(path, text) };
+}
+
+function parseConfigText(path: string, text: string): Record<string, unknown> {
+  let values: unknown;
+  try {
+    // Editors on Windows like to add a byte-order mark.
+    values = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    throw invalid(`config file ${path} is not valid JSON (${oneLine(errorMessage(err))}); fix it or move it away`, err);
+  }
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+    const got = Array.isArray(values) ? 'an array' : values === null ? 'null' : typeof values;
+    throw invalid(`config file ${path} must hold a JSON object, got ${got}`);
+  }
+  const problem = findProblem(values as Record<string, unknown>, KEY_SCHEMAS);
+  if (problem) throw invalid(`config file ${path}, key "${problem.name}": ${problemText(problem)}`);
+  return values as Record<string, unknown>;
+}
+
+function assertValid(config: ServerConfig): void {
+  const problem = findProblem(config, KEY_SCHEMAS, DEFAULT_KEYS);
+  if (problem) throw invalid(`config update refused, key "${problem.name}": ${problemText(problem)}`);
+}
+
+/** What is kept in memory must be exactly what a reload of the file would give. */
+function normalise(draft: ServerConfig): ServerConfig {
+  return JSON.parse(JSON.stringify(draft)) as ServerConfig;
+}
+
+// ---- The secret key ---------------------------------------------------------------------
+
+function pickExternalKey(flag: string | undefined, env: NodeJS.ProcessEnv): ExternalKey | undefined {
+  if (flag?.trim()) return { key: flag, source: '--secret-key' };
+  const fromEnv = readEnvSecretKey(env);
+  return fromEnv === undefined ? undefined : { key: fromEnv, source: SECRET_KEY_ENV };
+}
+
+function fileFernet(config: ServerConfig, path: string | undefined): Fernet | undefined {
+  if (config.secret_key === undefined) return undefined;
+  return fernetFor({ key: config.secret_key, source: `config file ${path}, key "secret_key"` });
+}
+
+function fernetFor({ key, source }: ExternalKey): Fernet {
+  try {
+    return new Fernet(key);
+  } catch (err) {
+    const message = errorMessage(err);
+    const hint = message.includes('generate-key') ? '' : '; generate one with `netunnel-security generate-key`';
+    throw invalid(`${source}: ${message}${hint}`, err);
+  }
+}
+
+function generateKey(config: ServerConfig, logger: Logger): Fernet {
+  logger.info('Generating default secret-key');
+  config.secret_key = Fernet.generateKey();
+  return new Fernet(config.secret_key);
+}
+
+// ---- Helpers ----------------------------------------------------------------------------
+
+function invalid(message: string, cause?: unknown): NetunnelError {
+  return new NetunnelError('CONFIG_INVALID', message, cause === undefined ? undefined : { cause });
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ');
+}
+
+/** Readers get the live config; freezing makes a stray write throw instead of silently diverging from the file. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
