@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<void> {
   );
   if (store.stateless) process.stdout.write(`\x1b[33m${STATELESS_WARNING}\x1b[0m\n`);
   logger.info(`Starting server on ${values.hostname}:${port}`);
-  const server = await NetunnelServer.start({ host: values.hostname, port, logger, policy: () => store.config }).catch(
+  const server = await NetunnelServer.start({ host: values.hostname, port, logger, config: store }).catch(
     (err: unknown) => fail(PROGRAM, `cannot listen on ${values.hostname}:${port}: ${describeListenError(err as NodeJS.ErrnoException)}`),
   );
   logger.info({ url: server.url }, `netunnel server listening on ${server.url}`);

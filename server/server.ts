@@ -8,7 +8,7 @@ import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MAX_RECEIVE_BYTES } from '
 import { NETUNNEL_VERSION } from '../common/version.js';
 import { Channels } from './channels.js';
 import { installErrorHandlers, installJsonParser } from './http-errors.js';
-import type { ServerPolicy } from './policy.js';
+import type { ConfigStore } from './config/store.js';
 import { channelRoutes } from './routes/channels.js';
 import { tunnelRoutes } from './routes/tunnels.js';
 import { versionRoutes } from './routes/version.js';
@@ -18,7 +18,7 @@ export interface NetunnelServerOptions {
   port: number;
   logger: Logger;
   /** The live configuration: read on every decision, so changes apply at once. */
-  policy: () => ServerPolicy;
+  config: ConfigStore;
   heartbeat?: { intervalMs: number; timeoutMs: number };
 }
 
@@ -35,7 +35,7 @@ export class NetunnelServer {
   private constructor(options: NetunnelServerOptions) {
     this.#options = options;
     this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
-    this.channels = new Channels({ policy: options.policy, heartbeat: this.#heartbeat, logger: options.logger });
+    this.channels = new Channels({ policy: () => options.config.config, heartbeat: this.#heartbeat, logger: options.logger });
     this.app = Fastify({
       loggerInstance: options.logger as FastifyBaseLogger,
       bodyLimit: BODY_LIMIT_BYTES,

@@ -1,17 +1,24 @@
 import { pino } from 'pino';
 import { NetunnelClient } from '../../client/client.js';
 import type { NetunnelClientOptions } from '../../client/client.js';
-import { defaultConfig } from '../../server/config/defaults.js';
-import type { ServerPolicy } from '../../server/policy.js';
+import type { ServerConfig } from '../../server/config/defaults.js';
+import { ConfigStore } from '../../server/config/store.js';
 import { NetunnelServer } from '../../server/server.js';
 import type { NetunnelServerOptions } from '../../server/server.js';
 
 export const silentLogger = () => pino({ level: 'silent' });
 
-/** A netunnel server in this process on an ephemeral loopback port, with default policy plus `policy`. */
-export function startServer(policy: Partial<ServerPolicy> = {}, options: Partial<NetunnelServerOptions> = {}): Promise<NetunnelServer> {
-  const settings: ServerPolicy = { ...defaultConfig(), ...policy };
-  return NetunnelServer.start({ host: '127.0.0.1', port: 0, logger: silentLogger(), policy: () => settings, ...options });
+/** A stateless config store, unaffected by this machine's NETUNNEL_* variables, with `changes` applied. */
+export async function statelessConfig(changes: Partial<ServerConfig> = {}): Promise<ConfigStore> {
+  const store = await ConfigStore.open({ env: {}, logger: silentLogger() });
+  await store.update((draft) => void Object.assign(draft, changes));
+  return store;
+}
+
+/** A netunnel server in this process on an ephemeral loopback port, with the default config plus `changes`. */
+export async function startServer(changes: Partial<ServerConfig> = {}, options: Partial<NetunnelServerOptions> = {}): Promise<NetunnelServer> {
+  const config = await statelessConfig(changes);
+  return NetunnelServer.start({ host: '127.0.0.1', port: 0, logger: silentLogger(), config, ...options });
 }
 
 /** A connected client of `server`. */
