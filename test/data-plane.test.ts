@@ -1,0 +1,138 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type net from 'node:net';
+import { startClientProcess, startServerProcess } from './support/processes.js';
+import type { ClientProcess, ServerProcess } from './support/processes.js';
+import { connect, echoServer, listen, randomBytes, readAll, sha256, waitUntil } from './support/sockets.js';
+import type { TestServer } from './support/sockets.js';
+
+const MiB = 1024 * 1024;
+/** What a stalled path may hold: kernel socket buffers on four sockets plus our own bounded queues. */
+const MAX_BUFFERED = 48 * MiB;
+
+function rssBytes(pid: number): number {
+  const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return Number(match![1]) * 1024;
+}
+
+/** Writes `chunk` again and again until the socket stops taking it for `quietMs`; returns bytes taken. */
+async function writeUntilStalled(socket: net.Socket, chunk: Buffer, limit: number, quietMs = 1500): Promise<number> {
+  let written = 0;
+  while (written < limit) {
+    written += chunk.length;
+    if (socket.write(chunk)) continue;
+    const drained = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), quietMs);
+      socket.once('drain', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!drained) return written;
+  }
+  return written;
+}
+
+describe('data plane under load', () => {
+  let server: ServerProcess;
+  let echo: TestServer;
+  let client: ClientProcess;
+
+  before(async () => {
+    server = await startServerProcess();
+    echo = await echoServer();
+    client = await startClientProcess(['-s', server.url, '--remote-port', String(echo.port)]);
+  });
+  after(async () => {
+    await client.stop();
+    await server.stop();
+    await echo.close();
+  });
+
+  test('300 simultaneous connections through one client all echo their own bytes', async () => {
+    const sockets = await Promise.all(Array.from({ length: 300 }, () => connect(client.entrancePort)));
+    const results = await Promise.all(
+      sockets.map(async (socket) => {
+        const payload = randomBytes(16 * 1024);
+        const reply = readAll(socket, 60_000);
+        socket.write(payload);
+        // Hold every connection open until all have written, so they are truly simultaneous.
+        return { socket, payload, reply };
+      }),
+    );
+    for (const { socket } of results) socket.end();
+    for (const { socket, payload, reply } of results) {
+      assert.equal(sha256(await reply), sha256(payload));
+      socket.destroy();
+    }
+  });
+});
+
+describe('a slow reader keeps memory bounded', () => {
+  test('an exit that stops reading stalls the writer at the entrance; nothing is lost', async (t) => {
+    const received: Buffer[] = [];
+    let sink!: net.Socket;
+    const exit = await listen((socket) => {
+      sink = socket;
+      socket.pause();
+    });
+    const server = await startServerProcess();
+    const client = await startClientProcess(['-s', server.url, '--remote-port', String(exit.port)]);
+    try {
+      const writer = await connect(client.entrancePort);
+      await waitUntil(() => sink !== undefined, 5000, 'the exit connection');
+      const rssBefore = rssBytes(server.child.pid!) + rssBytes(client.child.pid!);
+      const chunk = randomBytes(MiB);
+      const taken = await writeUntilStalled(writer, chunk, 512 * MiB);
+      const growth = rssBytes(server.child.pid!) + rssBytes(client.child.pid!) - rssBefore;
+      t.diagnostic(`writer stalled after ${taken / MiB} MiB; tunnel processes grew ${(growth / MiB).toFixed(1)} MiB`);
+      assert.ok(taken < MAX_BUFFERED, `the writer was stalled after ${taken / MiB} MiB`);
+      assert.ok(growth < 64 * MiB, `the tunnel processes grew by ${growth / MiB} MiB`);
+
+      sink.on('data', (data: Buffer) => received.push(data));
+      const ended = new Promise((resolve) => sink.once('end', resolve));
+      sink.resume();
+      writer.end();
+      await ended;
+      const all = Buffer.concat(received);
+      assert.equal(all.length, taken);
+      assert.equal(sha256(all), sha256(Buffer.concat(Array.from({ length: taken / MiB }, () => chunk))));
+      writer.destroy();
+    } finally {
+      await client.stop();
+      await server.stop();
+      await exit.close();
+    }
+  });
+
+  test('a user who stops reading at the entrance stalls the service at the exit', async (t) => {
+    let taken = 0;
+    let stalled!: (bytes: number) => void;
+    const stall = new Promise<number>((resolve) => (stalled = resolve));
+    const chunk = randomBytes(MiB);
+    const flood = await listen((socket) => {
+      void writeUntilStalled(socket, chunk, 512 * MiB).then((bytes) => {
+        taken = bytes;
+        stalled(bytes);
+        socket.end();
+      });
+    });
+    const server = await startServerProcess();
+    const client = await startClientProcess(['-s', server.url, '-r', '--local-port', String(flood.port), '--remote-port', '0']);
+    try {
+      const user = await connect(client.entrancePort);
+      user.pause();
+      await stall;
+      t.diagnostic(`service stalled after ${taken / MiB} MiB`);
+      assert.ok(taken < MAX_BUFFERED, `the service was stalled after ${taken / MiB} MiB`);
+      const all = await readAll(user.resume(), 60_000);
+      assert.equal(all.length, taken);
+      user.destroy();
+    } finally {
+      await client.stop();
+      await server.stop();
+      await flood.close();
+    }
+  });
+});
