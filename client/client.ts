@@ -92,13 +92,16 @@ export class NetunnelClient extends EventEmitter {
     this.#channelId = created.channel_id;
     this.serverVersion = created.version;
     this.#features = new Set((created.features ?? []).filter((f) => requested.includes(f)));
-    const ws = await this.#openWebSocket(routes.channelConnect(created.channel_id));
+    await this.#openWebSocket(routes.channelConnect(created.channel_id), (ws) => (this.#channel = this.#startChannel(ws)));
+    this.#options.logger.debug({ channel: this.#channelId, features: [...this.#features] }, 'channel connected');
+  }
+
+  #startChannel(ws: WebSocket): Channel {
     const channel = new Channel(ws, { logger: this.#options.logger });
     channel.handle(MessageType.NEW_CONNECTION, (data) => this.#onNewConnection(data));
     channel.handle(MessageType.DELETE_TUNNEL, (data) => this.#onDeleteTunnel(data));
     channel.once('close', () => this.#onChannelClose());
-    this.#channel = channel;
-    this.#options.logger.debug({ channel: this.#channelId, features: [...this.#features] }, 'channel connected');
+    return channel;
   }
 
   getVersion(): Promise<string> {
@@ -186,10 +189,11 @@ export class NetunnelClient extends EventEmitter {
     });
   }
 
-  async #openWebSocket(path: string): Promise<WebSocket> {
-    const ws = await openWebSocket(toWebSocketUrl(this.#serverUrl) + path, {});
-    this.#heartbeat.watch(ws);
-    return ws;
+  #openWebSocket(path: string, adopt?: (ws: WebSocket) => void): Promise<WebSocket> {
+    return openWebSocket(toWebSocketUrl(this.#serverUrl) + path, {}, (ws) => {
+      this.#heartbeat.watch(ws);
+      adopt?.(ws);
+    });
   }
 
   async #onNewConnection({ tunnel_id: id }: NewConnectionData): Promise<void> {
@@ -197,9 +201,8 @@ export class NetunnelClient extends EventEmitter {
     const output = this.#reverseExits.get(id);
     if (!output) throw new Error(`tunnel_id \`${id}\` is not registered on this client`);
     // Answer at once; the websocket follows (the server waits for it), as the original does.
-    this.#openWebSocket(routes.tunnelConnect(this.#channelId, id)).then(
-      (ws) => output.accept(ws),
-      (err: unknown) => this.#options.logger.warn({ tunnel: id, err }, 'could not open a data websocket the server asked for'),
+    this.#openWebSocket(routes.tunnelConnect(this.#channelId, id), (ws) => output.accept(ws)).catch((err: unknown) =>
+      this.#options.logger.warn({ tunnel: id, err }, 'could not open a data websocket the server asked for'),
     );
   }
 

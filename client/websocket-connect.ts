@@ -8,8 +8,12 @@ const HANDSHAKE_TIMEOUT_MS = 15_000;
 /**
  * Opens a websocket to the server. A refused upgrade becomes the server's own error answer;
  * every websocket gets its own TCP connection, so nothing caps how many run at once.
+ *
+ * `adopt` runs inside the 'open' event: frames the server sent right behind its upgrade
+ * answer are delivered on the next tick, before any promise continuation, so whoever must
+ * see them has to attach its listeners there.
  */
-export function openWebSocket(url: string, headers: Record<string, string>): Promise<WebSocket> {
+export function openWebSocket(url: string, headers: Record<string, string>, adopt?: (ws: WebSocket) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, {
       headers,
@@ -20,6 +24,7 @@ export function openWebSocket(url: string, headers: Record<string, string>): Pro
     ws.once('open', () => {
       ws.removeAllListeners('error');
       ws.removeAllListeners('unexpected-response');
+      adopt?.(ws);
       resolve(ws);
     });
     ws.once('unexpected-response', (_request, response) => {
