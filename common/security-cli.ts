@@ -3,7 +3,6 @@
  * `netunnel-security`: the counterpart of NETunnel's `python -m netunnel.common.security`
  * (wire spec §3.4), so keys and tokens can be made and checked without Python.
  */
-import { parseArgs } from 'node:util';
 import { Fernet } from './fernet.js';
 import { NetunnelError, errorMessage } from './errors.js';
 
@@ -19,23 +18,21 @@ Commands:
 Options:
   -h, --help           show this help
 
-Put -- before a DATA that starts with '-'.
+Arguments may start with '-' (keys often do); -- before DATA also works.
 `;
 
 /** Wrong command-line use: the message goes out with a pointer to --help and exit code 2. */
 class UsageError extends Error {}
 
+/**
+ * Keys and data are free text, and a url-safe base64 key starts with '-' one time in 32:
+ * so the only option is --help, and `--` may still mark where free text begins.
+ */
 function parse(argv: string[]): { help: boolean; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-    });
-    return { help: values.help === true, positionals };
-  } catch (err) {
-    throw new UsageError(errorMessage(err));
-  }
+  const separator = argv.indexOf('--');
+  const before = separator === -1 ? argv : argv.slice(0, separator);
+  const after = separator === -1 ? [] : argv.slice(separator + 1);
+  return { help: before.some((arg) => arg === '-h' || arg === '--help'), positionals: [...before, ...after] };
 }
 
 function expectArgs(command: string, args: string[], names: string[]): void {

@@ -46,6 +46,15 @@ test('encrypt then decrypt round-trips, and interoperates with the library', () 
   assert.equal(decrypted.stdout, 'hunter2 ✓\n');
 });
 
+test('a key that starts with a dash is a key, not an option', () => {
+  // A first byte of 0xf8 makes the url-safe base64 text start with '-'.
+  const key = Buffer.concat([Buffer.from([0xf8]), Buffer.alloc(31, 7)]).toString('base64url') + '=';
+  assert.match(key, /^-/);
+  const encrypted = cli('encrypt', key, '-data');
+  assert.equal(encrypted.status, 0, encrypted.stderr);
+  assert.equal(cli('decrypt', key, encrypted.stdout.trim()).stdout, '-data\n');
+});
+
 test('data starting with a dash can be given after --', () => {
   const key = Fernet.generateKey();
   const token = cli('encrypt', key, '--', '-secret').stdout.trim();
