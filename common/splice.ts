@@ -34,7 +34,8 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
     const onClose = (side: Duplex, other: Duplex) => () => {
       const error = side.errored ?? undefined;
       if (error) result.error ??= error;
-      if (error) other.destroy();
+      // An abort travels on as an abort (a data websocket is terminated, not closed cleanly).
+      if (error) other.destroy(error);
       else release(other, lingerMs);
       if (--open === 0) resolve(result);
     };
