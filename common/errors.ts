@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'INVALID_TOKEN'
   | 'CONFIG_INVALID'
   | 'CONFIG_SAVE_FAILED'
+  | 'PROXY_CHECK_FAILED'
   | 'INTERNAL';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -40,6 +41,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   INVALID_TOKEN: 400,
   CONFIG_INVALID: 400,
   CONFIG_SAVE_FAILED: 500,
+  // The caller gave a proxy that does not work from here: theirs to fix.
+  PROXY_CHECK_FAILED: 400,
   INTERNAL: 500,
 };
 

@@ -18,6 +18,8 @@ export const routes = {
   tunnels: (channelId: Id) => `/channels/${channelId}/tunnels`,
   tunnel: (channelId: Id, tunnelId: Id) => `/channels/${channelId}/tunnels/${tunnelId}`,
   tunnelConnect: (channelId: Id, tunnelId: Id) => `/channels/${channelId}/tunnels/${tunnelId}/connect`,
+  httpProxy: () => '/config/http-proxy',
+  factoryReset: () => '/config/factory-reset',
 } as const;
 
 // ---- Extensions (design.md §4) --------------------------------------------------------
@@ -63,6 +65,30 @@ export interface CreateTunnelResponse {
 
 export interface DeleteTunnelRequest {
   force?: boolean;
+}
+
+export interface SetHttpProxyRequest {
+  /** null removes the proxy. */
+  proxy_url: string | null;
+  username?: string;
+  password?: string;
+  /** Fetched through the proxy to check it; default: the config's http_proxy_test_url. */
+  test_url?: string;
+  /** Default true. */
+  check_proxy?: boolean;
+}
+
+/** Stored credentials are never shown, only whether there are any. */
+export const MASKED_SECRET = '******';
+
+/** `{}` when no proxy is set. */
+export type HttpProxyResponse =
+  | Record<string, never>
+  | { proxy_url: string; username: typeof MASKED_SECRET | null; password: typeof MASKED_SECRET | null };
+
+export interface FactoryResetRequest {
+  /** Default false: close every client's channel too. */
+  disconnect_clients?: boolean;
 }
 
 export interface ErrorBody {
@@ -111,6 +137,23 @@ export const schemas = {
   deleteTunnel: {
     type: ['object', 'null'],
     properties: { force: { type: 'boolean' } },
+  },
+  setHttpProxy: {
+    type: 'object',
+    required: ['proxy_url'],
+    additionalProperties: false,
+    properties: {
+      proxy_url: { type: ['string', 'null'], minLength: 1, maxLength: 2048 },
+      username: { type: 'string', maxLength: 1024 },
+      password: { type: 'string', maxLength: 1024 },
+      test_url: { type: 'string', minLength: 1, maxLength: 2048 },
+      check_proxy: { type: 'boolean' },
+    },
+  },
+  factoryReset: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: { disconnect_clients: { type: 'boolean' } },
   },
 } as const;
 

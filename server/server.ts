@@ -10,6 +10,7 @@ import { Channels } from './channels.js';
 import { installErrorHandlers, installJsonParser } from './http-errors.js';
 import type { ConfigStore } from './config/store.js';
 import { channelRoutes } from './routes/channels.js';
+import { configRoutes } from './routes/config.js';
 import { tunnelRoutes } from './routes/tunnels.js';
 import { versionRoutes } from './routes/version.js';
 
@@ -66,6 +67,7 @@ export class NetunnelServer {
     await app.register(versionRoutes, { version: NETUNNEL_VERSION });
     await app.register(channelRoutes, { channels, version: NETUNNEL_VERSION });
     await app.register(tunnelRoutes, { channels, heartbeat: this.#heartbeat });
+    await app.register(configRoutes, { config: this.#options.config, channels });
   }
 
   get address(): AddressInfo {

@@ -1,0 +1,80 @@
+/**
+ * The server's global HTTP proxy (wire spec §6): how a stored proxy becomes an undici
+ * dispatcher, and the check a new proxy must pass before it is saved.
+ */
+import { ProxyAgent, fetch } from 'undici';
+import { NetunnelError, errorMessage } from '../common/errors.js';
+
+export interface ProxySettings {
+  proxyUrl: string;
+  /** In clear; used only when both are given, as the original client does. */
+  username?: string;
+  password?: string;
+}
+
+/** A check must not hold an API request (and the caller) for long. */
+export const PROXY_CHECK_TIMEOUT_MS = 10_000;
+
+/**
+ * Requests to http:// URLs go to the proxy in absolute form and https:// ones through
+ * CONNECT, as aiohttp does for the original, so a proxy that works for one works for the other.
+ */
+export function createProxyAgent({ proxyUrl, username, password }: ProxySettings): ProxyAgent {
+  const token = username && password ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` : undefined;
+  return new ProxyAgent({ uri: proxyUrl, token, proxyTunnel: false });
+}
+
+/**
+ * GETs `testUrl` through the proxy (following redirects, as the original's check does: its
+ * default test URL, https://google.com, redirects) and throws PROXY_CHECK_FAILED unless the
+ * final answer is 2xx.
+ */
+export async function checkProxy(settings: ProxySettings, testUrl: string, timeoutMs = PROXY_CHECK_TIMEOUT_MS): Promise<void> {
+  const agent = createProxyAgent(settings);
+  const signal = AbortSignal.timeout(timeoutMs);
+  let status: number;
+  try {
+    const response = await fetch(testUrl, { dispatcher: agent, signal });
+    status = response.status;
+    await response.body?.cancel();
+  } catch (err) {
+    if (signal.aborted) throw checkFailed(`no answer from ${testUrl} through the proxy within ${timeoutMs / 1000} s`, err);
+    throw checkFailed(explainFailure(err, settings, testUrl), err);
+  } finally {
+    // The agent served this one check; nothing may linger on its sockets.
+    void agent.destroy().catch(() => undefined);
+  }
+  if (status < 200 || status > 299) throw checkFailed(`the test URL ${testUrl} answered ${status} through the proxy`);
+}
+
+const PROXY_CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+function explainFailure(err: unknown, settings: ProxySettings, testUrl: string): string {
+  const cause = rootCause(err);
+  const proxyStatus = /^Proxy (?:response|Authentication Required) \((\d{3})\)/.exec(cause.message)?.[1];
+  if (proxyStatus === '407') {
+    return settings.username ? 'the proxy refused the credentials (407)' : 'the proxy requires credentials (407); give username and password';
+  }
+  // Tunnelling (https) failed: the proxy answered the CONNECT with something other than 200.
+  if (proxyStatus) return `the proxy could not open a tunnel to ${new URL(testUrl).host} (${proxyStatus})`;
+  // We never open a connection to the test URL ourselves (the proxy does), so these are about the proxy.
+  if (PROXY_CONNECT_ERRORS.has(String((cause as NodeJS.ErrnoException).code))) {
+    return `cannot connect to the proxy ${settings.proxyUrl}: ${cause.message}`;
+  }
+  // fetch's blocked-port list (the browsers'), e.g. 1, 9, 6000.
+  if (cause.message === 'bad port') {
+    return `the test URL ${testUrl} uses a port fetch refuses to connect to; choose another test_url`;
+  }
+  return `GET ${testUrl} through the proxy failed: ${errorMessage(cause)}`;
+}
+
+/** fetch reports every network failure as "fetch failed"; the reason is in its causes. */
+function rootCause(err: unknown): Error {
+  let current = err instanceof Error ? err : new Error(String(err));
+  while (current.cause instanceof Error) current = current.cause;
+  return current;
+}
+
+function checkFailed(reason: string, cause?: unknown): NetunnelError {
+  return new NetunnelError('PROXY_CHECK_FAILED', `HTTP proxy check failed: ${reason}`, cause === undefined ? undefined : { cause });
+}

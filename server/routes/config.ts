@@ -1,0 +1,89 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { NetunnelError } from '../../common/errors.js';
+import { MASKED_SECRET, routes, schemas } from '../../common/protocol.js';
+import type { FactoryResetRequest, HttpProxyResponse, SetHttpProxyRequest } from '../../common/protocol.js';
+import type { Channels } from '../channels.js';
+import type { HttpProxyConfig } from '../config/defaults.js';
+import type { ConfigStore } from '../config/store.js';
+import { checkProxy } from '../http-proxy.js';
+import type { ProxySettings } from '../http-proxy.js';
+
+/** `/config/http-proxy` and `/config/factory-reset` (wire spec §2.2, §3.1, §6). */
+export const configRoutes: FastifyPluginAsync<{ config: ConfigStore; channels: Channels }> = async (app, { config, channels }) => {
+  app.get(routes.httpProxy(), async (): Promise<HttpProxyResponse> => describeProxy(config.config.http_proxy));
+
+  app.post<{ Body: SetHttpProxyRequest }>(routes.httpProxy(), { schema: { body: schemas.setHttpProxy } }, async (request) => {
+    const settings = proxySettings(request.body);
+    // Checked before queueing the update: a slow proxy must not hold up other config changes.
+    if (settings && request.body.check_proxy !== false) {
+      await checkProxy(settings, httpUrl('test_url', request.body.test_url ?? config.config.http_proxy_test_url));
+    }
+    await config.update((draft) => {
+      // Encrypted here, in the update queue, so a factory reset (new key) cannot slip in between.
+      draft.http_proxy = settings ? encrypted(settings, config) : null;
+    });
+    request.log.info({ proxyUrl: settings?.proxyUrl ?? null }, settings ? 'HTTP proxy set' : 'HTTP proxy removed');
+    return describeProxy(config.config.http_proxy);
+  });
+
+  app.post<{ Body: FactoryResetRequest | undefined }>(
+    routes.factoryReset(),
+    { schema: { body: schemas.factoryReset } },
+    async (request, reply) => {
+      await config.factoryReset();
+      const disconnect = request.body?.disconnect_clients === true;
+      if (disconnect) await channels.disconnectAll();
+      request.log.info({ disconnectClients: disconnect }, 'factory reset done');
+      return reply.code(200).type('application/json').send('');
+    },
+  );
+};
+
+function describeProxy(stored: Readonly<HttpProxyConfig> | null): HttpProxyResponse {
+  if (!stored?.proxy_url) return {};
+  return {
+    proxy_url: stored.proxy_url,
+    username: stored.username ? MASKED_SECRET : null,
+    password: stored.password ? MASKED_SECRET : null,
+  };
+}
+
+/** The proxy the request asks for (undefined: remove it), or a 400 saying what is wrong. */
+function proxySettings(body: SetHttpProxyRequest): ProxySettings | undefined {
+  if (body.proxy_url === null) return undefined;
+  const proxyUrl = httpUrl('proxy_url', body.proxy_url);
+  const { username, password } = new URL(proxyUrl);
+  if (username || password) {
+    throw badRequest('proxy_url must not hold credentials (they would be stored in clear); send username and password instead');
+  }
+  // Empty strings count as absent, as in the original client.
+  if (Boolean(body.username) !== Boolean(body.password)) {
+    throw badRequest('HTTP proxy authentication should include both username and password');
+  }
+  return body.username ? { proxyUrl, username: body.username, password: body.password } : { proxyUrl };
+}
+
+function httpUrl(field: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw badRequest(`${field} is not a valid URL: ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw badRequest(`${field} must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function encrypted({ proxyUrl, username, password }: ProxySettings, config: ConfigStore): HttpProxyConfig {
+  return {
+    proxy_url: proxyUrl,
+    username: username ? config.encryptSecret(username) : null,
+    password: password ? config.encryptSecret(password) : null,
+  };
+}
+
+function badRequest(message: string): NetunnelError {
+  return new NetunnelError('BAD_REQUEST', message);
+}
