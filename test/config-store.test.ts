@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,18 +16,10 @@ import type { ServerConfig } from '../server/config/defaults.js';
 import { envVarName } from '../server/config/env.js';
 import { ConfigStore, STATELESS_WARNING } from '../server/config/store.js';
 import { SAMPLE_VALUES, itemFor } from './fixtures/config-samples.js';
+import { withTempDir } from './support/temp-dir.js';
 
 const KEY_A = '3vpPjEJ6pEckqFxQ5Vbtwa9pHw9c6gQUxS8NueEZQII=';
 const KEY_B = Fernet.generateKey();
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'netunnel-config-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 function capture(): { logger: Logger; messages: string[] } {
   const messages: string[] = [];
