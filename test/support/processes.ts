@@ -32,8 +32,9 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
   });
 }
 
-export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Spawned {
   const child = spawn(process.execPath, [script, ...args], {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -95,8 +96,11 @@ export interface ServerProcess extends Spawned {
 }
 
 /** Starts `netunnel-server` on an ephemeral loopback port (or `port`) and waits until it listens. */
-export async function startServerProcess(args: string[] = [], options: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
-  const spawned = spawnNode(SERVER_BIN, ['--hostname', '127.0.0.1', '-p', String(options.port ?? 0), ...args], options.env);
+export async function startServerProcess(
+  args: string[] = [],
+  options: { port?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<ServerProcess> {
+  const spawned = spawnNode(SERVER_BIN, ['--hostname', '127.0.0.1', '-p', String(options.port ?? 0), ...args], options.env, options.cwd);
   const [, url, port] = await spawned.waitFor(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
   return { ...spawned, url: url!, port: Number(port) };
 }
