@@ -49,6 +49,11 @@ export class Channel extends EventEmitter {
     return this.#closed;
   }
 
+  /** Resolves once the websocket is gone (at once if it already is). */
+  whenClosed(): Promise<void> {
+    return this.#closed ? Promise.resolve() : new Promise((resolve) => this.once('close', () => resolve()));
+  }
+
   handle<T extends MessageTypeName>(type: T, handler: Handler<T>): void {
     this.#handlers.set(type, handler as Handler<never>);
   }

@@ -158,7 +158,9 @@ export class ServerChannel {
           channel.request(MessageType.DELETE_TUNNEL, { tunnel_id, force: false }, DELETE_TUNNEL_TIMEOUT_MS),
         ),
       );
+      // A clean close handshake (bounded by the channel's own fallback), not a cut socket.
       channel.close();
+      await channel.whenClosed();
     }
     this.close();
   }
