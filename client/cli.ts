@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
 import { EXIT, fail, parseCommandLine, parsePort } from '../common/cli-support.js';
 import { createLogger } from '../common/logger.js';
+import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
 import { runTunnelSession } from './tunnel-session.js';
 import type { TunnelRequest } from './tunnel-session.js';
 
@@ -23,10 +25,11 @@ Options:
       --no-reconnect        exit when the tunnel is lost instead of reconnecting
       --auth-plugin MODULE  auth plugin module (not available yet)
       --auth-data JSON      options for the auth plugin
-      --no-ssl-validate     do not verify the server's TLS certificate (not available yet)
-      --proxy-url URL       HTTP proxy (not available yet)
-      --proxy-username U    HTTP proxy user name
-      --proxy-password P    HTTP proxy password
+      --ca FILE             also trust the CA certificate(s) in FILE (PEM) for https:// servers
+      --no-ssl-validate     do not verify the server's TLS certificate
+      --proxy-url URL       HTTP proxy for every request and websocket (http://HOST:PORT)
+      --proxy-username U    HTTP proxy user name (with --proxy-password)
+      --proxy-password P    HTTP proxy password (with --proxy-username)
   -d, --debug               debug logging (on stderr)
   -h, --help                this help
 `;
@@ -45,6 +48,7 @@ function parse(argv: string[]) {
       'auth-plugin': { type: 'string' },
       'auth-data': { type: 'string' },
       'no-ssl-validate': { type: 'boolean', default: false },
+      ca: { type: 'string' },
       'proxy-url': { type: 'string' },
       'proxy-username': { type: 'string' },
       'proxy-password': { type: 'string' },
@@ -56,8 +60,15 @@ function parse(argv: string[]) {
     process.stdout.write(USAGE);
     process.exit(EXIT.OK);
   }
-  for (const flag of ['auth-plugin', 'proxy-url', 'no-ssl-validate'] as const) {
-    if (values[flag]) fail(PROGRAM, `--${flag} is not available yet in this version of netunnel`, EXIT.USAGE);
+  if (values['auth-plugin']) fail(PROGRAM, '--auth-plugin is not available yet in this version of netunnel', EXIT.USAGE);
+  if ((values['proxy-username'] === undefined) !== (values['proxy-password'] === undefined)) {
+    fail(PROGRAM, '--proxy-username and --proxy-password go together: give both or neither', EXIT.USAGE);
+  }
+  if (values['proxy-username'] !== undefined && values['proxy-url'] === undefined) {
+    fail(PROGRAM, '--proxy-username and --proxy-password need --proxy-url', EXIT.USAGE);
+  }
+  if (values['proxy-url'] !== undefined && !/^http:\/\/[^/]/i.test(values['proxy-url'])) {
+    fail(PROGRAM, '--proxy-url must be an http:// URL', EXIT.USAGE);
   }
   if (!/^https?:\/\/[^/]/i.test(values.server)) {
     fail(PROGRAM, `--server must be an http:// or https:// URL, got "${values.server}"`, EXIT.USAGE);
@@ -81,14 +92,35 @@ function tunnelRequest(values: ReturnType<typeof parse>): TunnelRequest {
   };
 }
 
+function proxyOptions(values: ReturnType<typeof parse>): ProxyOptions | undefined {
+  const url = values['proxy-url'];
+  if (url === undefined) return undefined;
+  const username = values['proxy-username'];
+  const password = values['proxy-password'];
+  return { url, ...(username !== undefined && password !== undefined ? { username, password } : {}) };
+}
+
+async function tlsOptions(values: ReturnType<typeof parse>): Promise<ClientTlsOptions | undefined> {
+  let ca: Buffer | undefined;
+  if (values.ca !== undefined) {
+    const path = values.ca;
+    ca = await readFile(path).catch((err: NodeJS.ErrnoException) => fail(PROGRAM, `cannot read --ca ${path}: ${err.code ?? err.message}`, EXIT.USAGE));
+    if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) fail(PROGRAM, `--ca ${path} holds no PEM certificate`, EXIT.USAGE);
+  }
+  if (ca === undefined && !values['no-ssl-validate']) return undefined;
+  return { ...(ca ? { ca } : {}), ...(values['no-ssl-validate'] ? { rejectUnauthorized: false } : {}) };
+}
+
 async function main(argv: string[]): Promise<void> {
   const values = parse(argv);
   const tunnel = tunnelRequest(values);
+  const proxy = proxyOptions(values);
+  const tls = await tlsOptions(values);
   const logger = createLogger({ name: 'netunnel_client', level: values.debug ? 'debug' : 'warn', destination: 2 });
   const stop = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
   await runTunnelSession({
-    client: { serverUrl: values.server, logger },
+    client: { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}) },
     tunnel,
     reconnect: !values['no-reconnect'],
     say: (line) => process.stdout.write(`${line}\n`),

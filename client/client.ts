@@ -21,6 +21,7 @@ import { NETUNNEL_VERSION } from '../common/version.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
 import { RestClient } from './rest.js';
 import { ClientTunnel } from './client-tunnel.js';
+import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
 import { openWebSocket, toWebSocketUrl } from './websocket-connect.js';
 
 export interface NetunnelClientOptions {
@@ -30,6 +31,10 @@ export interface NetunnelClientOptions {
   /** Extensions to ask for; default all we know. An empty list behaves exactly as the original. */
   features?: readonly Feature[];
   heartbeat?: { intervalMs: number; timeoutMs: number };
+  /** An HTTP proxy for every REST call and websocket (one CONNECT per websocket). */
+  proxy?: ProxyOptions;
+  /** Certificate checks for https:// servers: extra CAs beside the system's, or none at all. */
+  tls?: ClientTlsOptions;
 }
 
 export interface ForwardTunnelSpec {
@@ -67,7 +72,7 @@ export class NetunnelClient extends EventEmitter {
     super();
     this.#options = options;
     this.#serverUrl = options.serverUrl.replace(/\/+$/, '');
-    this.#rest = new RestClient(this.#serverUrl);
+    this.#rest = new RestClient(this.#serverUrl, { proxy: options.proxy, tls: options.tls });
     this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
   }
 
@@ -190,10 +195,15 @@ export class NetunnelClient extends EventEmitter {
   }
 
   #openWebSocket(path: string, adopt?: (ws: WebSocket) => void): Promise<WebSocket> {
-    return openWebSocket(toWebSocketUrl(this.#serverUrl) + path, {}, (ws) => {
-      this.#heartbeat.watch(ws);
-      adopt?.(ws);
-    });
+    return openWebSocket(
+      toWebSocketUrl(this.#serverUrl) + path,
+      {},
+      (ws) => {
+        this.#heartbeat.watch(ws);
+        adopt?.(ws);
+      },
+      { proxy: this.#options.proxy, tls: this.#options.tls },
+    );
   }
 
   async #onNewConnection({ tunnel_id: id }: NewConnectionData): Promise<void> {

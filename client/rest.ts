@@ -1,6 +1,8 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { NetunnelError, RemoteError, errorMessage } from '../common/errors.js';
+import { createDispatcher, describeTlsError, displayProxyUrl, proxyAuthError } from '../common/proxy-connect.js';
+import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
 
 /**
  * Calls a netunnel (or original NETunnel) server's REST API and reads answers by the
@@ -10,10 +12,16 @@ export class RestClient {
   readonly #baseUrl: string;
   readonly #dispatcher: Dispatcher;
   readonly #headers: () => Promise<Record<string, string>>;
+  readonly #proxy: ProxyOptions | undefined;
 
-  constructor(baseUrl: string, options: { dispatcher?: Dispatcher; headers?: () => Promise<Record<string, string>> } = {}) {
+  constructor(
+    baseUrl: string,
+    options: { dispatcher?: Dispatcher; headers?: () => Promise<Record<string, string>>; proxy?: ProxyOptions; tls?: ClientTlsOptions } = {},
+  ) {
     this.#baseUrl = baseUrl;
-    this.#dispatcher = options.dispatcher ?? new Agent({ connections: 8 });
+    this.#proxy = options.proxy;
+    this.#dispatcher =
+      options.dispatcher ?? (options.proxy || options.tls ? createDispatcher(options.proxy, options.tls) : new Agent({ connections: 8 }));
     this.#headers = options.headers ?? (async () => ({}));
   }
 
@@ -46,9 +54,32 @@ export class RestClient {
         bodyTimeout: 30_000,
       });
     } catch (err) {
-      throw new NetunnelError('SERVER_UNREACHABLE', `cannot reach the server at ${this.#baseUrl}: ${describeNetworkError(err)}`, { cause: err });
+      throw this.#describeFailure(err);
+    }
+    if (this.#proxy && (response.statusCode === 407 || (response.statusCode === 401 && !response.headers['content-type']?.includes('json')))) {
+      await response.body.dump();
+      throw proxyAuthError(response.statusCode);
     }
     return parseAnswer<T>(response.statusCode, await response.body.text());
+  }
+
+  #describeFailure(err: unknown): NetunnelError {
+    const tlsError = describeTlsError(err);
+    if (tlsError) return tlsError;
+    if (this.#proxy) {
+      // undici: "Proxy response (407) !== 200 when HTTP Tunneling" (CONNECT), "Proxy Authentication Required (407)" (absolute form).
+      const tunnelStatus = /Proxy (?:response \((\d+)\)|Authentication Required \((\d+)\))/.exec(errorMessage(err))?.slice(1).find(Boolean);
+      if (tunnelStatus === '407' || tunnelStatus === '401') return proxyAuthError(Number(tunnelStatus));
+      const reason = describeNetworkError(err);
+      // Through a proxy, only the proxy itself can refuse or be missing at the TCP level.
+      if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|ETIMEDOUT)$/.test(reason)) {
+        return new NetunnelError('PROXY_UNREACHABLE', `cannot reach the proxy at ${displayProxyUrl(this.#proxy)}: ${reason}`, { cause: err });
+      }
+      return new NetunnelError('SERVER_UNREACHABLE', `cannot reach the server at ${this.#baseUrl} through the proxy at ${displayProxyUrl(this.#proxy)}: ${reason}`, {
+        cause: err,
+      });
+    }
+    return new NetunnelError('SERVER_UNREACHABLE', `cannot reach the server at ${this.#baseUrl}: ${describeNetworkError(err)}`, { cause: err });
   }
 }
 

@@ -83,7 +83,8 @@ function isRetryable(err: unknown, everUp: boolean): boolean {
   if (err instanceof RemoteError) return err.statusCode >= 500 || err.statusCode === 429 || err.statusCode === 404;
   if (err instanceof NetunnelError) {
     if (err.code === 'BIND_FAILED') return everUp;
-    return ['SERVER_UNREACHABLE', 'CHANNEL_CLOSED', 'TIMEOUT', 'PROTOCOL'].includes(err.code);
+    // PROXY_AUTH_FAILED and TLS_CERTIFICATE are not here: retrying cannot fix them.
+    return ['SERVER_UNREACHABLE', 'PROXY_UNREACHABLE', 'CHANNEL_CLOSED', 'TIMEOUT', 'PROTOCOL'].includes(err.code);
   }
   return false;
 }

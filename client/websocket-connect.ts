@@ -1,7 +1,15 @@
 import WebSocket from 'ws';
 import { NetunnelError, errorMessage } from '../common/errors.js';
 import { MAX_RECEIVE_BYTES } from '../common/protocol.js';
+import { describeTlsError, proxyAuthError, proxyCreateConnection, tlsConnectOptions } from '../common/proxy-connect.js';
+import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
 import { parseAnswer } from './rest.js';
+
+/** How websockets reach the server: through a proxy (one CONNECT each), and how TLS is checked. */
+export interface WebSocketConnection {
+  proxy?: ProxyOptions;
+  tls?: ClientTlsOptions;
+}
 
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
@@ -13,13 +21,25 @@ const HANDSHAKE_TIMEOUT_MS = 15_000;
  * answer are delivered on the next tick, before any promise continuation, so whoever must
  * see them has to attach its listeners there.
  */
-export function openWebSocket(url: string, headers: Record<string, string>, adopt?: (ws: WebSocket) => void): Promise<WebSocket> {
+export function openWebSocket(
+  url: string,
+  headers: Record<string, string>,
+  adopt?: (ws: WebSocket) => void,
+  connection: WebSocketConnection = {},
+): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
+    const parsed = new URL(url);
+    const secure = parsed.protocol === 'wss:';
+    const target = { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || (secure ? 443 : 80)), secure, tls: connection.tls };
     const ws = new WebSocket(url, {
       headers,
       perMessageDeflate: false,
       maxPayload: MAX_RECEIVE_BYTES,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      ...(secure ? tlsConnectOptions(connection.tls) : {}),
+      ...(connection.proxy
+        ? { createConnection: proxyCreateConnection(connection.proxy, target) as unknown as WebSocket.ClientOptions['createConnection'] }
+        : {}),
     });
     ws.once('open', () => {
       ws.removeAllListeners('error');
@@ -32,6 +52,13 @@ export function openWebSocket(url: string, headers: Record<string, string>, adop
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk.slice(0, 4096)));
       response.once('end', () => {
+        const status = response.statusCode ?? 0;
+        // Without CONNECT (never here, but some proxies answer the upgrade themselves).
+        if (connection.proxy && status === 407) {
+          reject(proxyAuthError(status));
+          ws.terminate();
+          return;
+        }
         try {
           parseAnswer(response.statusCode ?? 0, text);
           reject(new NetunnelError('PROTOCOL', `the server refused the websocket upgrade (HTTP ${response.statusCode})`));
@@ -42,6 +69,9 @@ export function openWebSocket(url: string, headers: Record<string, string>, adop
       });
     });
     ws.once('error', (err) => {
+      if (err instanceof NetunnelError) return reject(err);
+      const tlsError = describeTlsError(err);
+      if (tlsError) return reject(tlsError);
       reject(new NetunnelError('SERVER_UNREACHABLE', `cannot open a websocket to ${url}: ${errorMessage(err)}`, { cause: err }));
     });
   });

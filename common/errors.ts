@@ -21,6 +21,9 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'CONFIG_SAVE_FAILED'
   | 'PROXY_CHECK_FAILED'
+  | 'PROXY_AUTH_FAILED'
+  | 'PROXY_UNREACHABLE'
+  | 'TLS_CERTIFICATE'
   | 'INTERNAL';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -43,6 +46,10 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   CONFIG_SAVE_FAILED: 500,
   // The caller gave a proxy that does not work from here: theirs to fix.
   PROXY_CHECK_FAILED: 400,
+  // The client's proxy refused its credentials, or its server's certificate did not verify.
+  PROXY_AUTH_FAILED: 502,
+  PROXY_UNREACHABLE: 502,
+  TLS_CERTIFICATE: 502,
   INTERNAL: 500,
 };
 

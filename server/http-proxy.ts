@@ -2,7 +2,8 @@
  * The server's global HTTP proxy (wire spec §6): how a stored proxy becomes an undici
  * dispatcher, and the check a new proxy must pass before it is saved.
  */
-import { ProxyAgent, fetch } from 'undici';
+import { fetch } from 'undici';
+import { createDispatcher } from '../common/proxy-connect.js';
 import { NetunnelError, errorMessage } from '../common/errors.js';
 
 export interface ProxySettings {
@@ -16,21 +17,13 @@ export interface ProxySettings {
 export const PROXY_CHECK_TIMEOUT_MS = 10_000;
 
 /**
- * Requests to http:// URLs go to the proxy in absolute form and https:// ones through
- * CONNECT, as aiohttp does for the original, so a proxy that works for one works for the other.
- */
-export function createProxyAgent({ proxyUrl, username, password }: ProxySettings): ProxyAgent {
-  const token = username && password ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` : undefined;
-  return new ProxyAgent({ uri: proxyUrl, token, proxyTunnel: false });
-}
-
-/**
  * GETs `testUrl` through the proxy (following redirects, as the original's check does: its
  * default test URL, https://google.com, redirects) and throws PROXY_CHECK_FAILED unless the
  * final answer is 2xx.
  */
 export async function checkProxy(settings: ProxySettings, testUrl: string, timeoutMs = PROXY_CHECK_TIMEOUT_MS): Promise<void> {
-  const agent = createProxyAgent(settings);
+  // The dispatcher a client uses: http:// in absolute form, https:// through CONNECT.
+  const agent = createDispatcher({ url: settings.proxyUrl, username: settings.username, password: settings.password }, undefined);
   const signal = AbortSignal.timeout(timeoutMs);
   let status: number;
   try {

@@ -1,5 +1,5 @@
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
 import type { AddressInfo } from 'node:net';
 import { Heartbeat } from '../common/heartbeat.js';
@@ -21,6 +21,8 @@ export interface NetunnelServerOptions {
   /** The live configuration: read on every decision, so changes apply at once. */
   config: ConfigStore;
   heartbeat?: { intervalMs: number; timeoutMs: number };
+  /** Serve HTTPS and WSS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 /** The REST API's bodies are small; anything bigger is a mistake or an attack. */
@@ -38,13 +40,14 @@ export class NetunnelServer {
     this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
     this.channels = new Channels({ policy: () => options.config.config, heartbeat: this.#heartbeat, logger: options.logger });
     this.app = Fastify({
+      ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
       loggerInstance: options.logger as FastifyBaseLogger,
       bodyLimit: BODY_LIMIT_BYTES,
       // An unknown field is a mistake worth a 400, not something to drop silently.
       ajv: { customOptions: { removeAdditional: false } },
       // Requests are logged at debug level by our own hook; per-request info lines would drown the log.
       logController: new LogController({ disableRequestLogging: true }),
-    });
+    } as FastifyServerOptions) as unknown as FastifyInstance;
   }
 
   static async start(options: NetunnelServerOptions): Promise<NetunnelServer> {
@@ -74,10 +77,10 @@ export class NetunnelServer {
     return this.app.server.address() as AddressInfo;
   }
 
-  /** The base URL clients use, e.g. http://127.0.0.1:4040. */
+  /** The base URL clients use, e.g. http://127.0.0.1:4040 (https:// with TLS). */
   get url(): string {
     const { address, port } = this.address;
-    return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+    return `${this.#options.tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${port}`;
   }
 
   /** Tells every client its tunnels are gone, then stops serving. */
