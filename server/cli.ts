@@ -1,10 +1,18 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { EXIT, exitCodeFor, fail, parseCommandLine, parsePort } from '../common/cli-support.js';
+import { errorMessage } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { describeListenError } from '../common/tcp.js';
 import { createConfigFile } from './config/create-command.js';
 import { ConfigStore, STATELESS_WARNING } from './config/store.js';
 import { NetunnelServer } from './server.js';
+import { startSshFrontDoor } from './ssh/front-door.js';
+import type { SshFrontDoorOptions } from './ssh/front-door.js';
+import { TunnelRegistry } from './tunnel-registry.js';
 
 const PROGRAM = 'netunnel-server';
 
@@ -17,6 +25,14 @@ Options:
   -c, --config-path PATH   config file, created with the defaults if missing
                            (without it the server is stateless)
   -s, --secret-key KEY     Fernet key for the config's secrets (kept in memory only)
+      --tls-cert FILE      serve HTTPS/WSS with this certificate (PEM; with --tls-key)
+      --tls-key FILE       the certificate's private key (PEM; with --tls-cert)
+      --ssh-port PORT      also run the SSH front door on this port (e.g. 1878)
+      --ssh-host HOST      address for the SSH front door (default: --hostname)
+      --ssh-host-key FILE  SSH host key, generated if missing (default: ssh_host_key
+                           beside the config file, else in the current folder)
+      --ssh-authorized-keys FILE  OpenSSH authorized_keys with access="listen"/"initiate"
+                           (required with --ssh-port)
       --auth-plugin MODULE auth plugin module (not available yet)
       --auth-data JSON     options for the auth plugin
   -d, --debug              debug logging
@@ -34,6 +50,12 @@ async function main(argv: string[]): Promise<void> {
       'secret-key': { type: 'string', short: 's' },
       'auth-plugin': { type: 'string' },
       'auth-data': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'ssh-port': { type: 'string' },
+      'ssh-host': { type: 'string' },
+      'ssh-host-key': { type: 'string' },
+      'ssh-authorized-keys': { type: 'string' },
       debug: { type: 'boolean', short: 'd', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -46,22 +68,72 @@ async function main(argv: string[]): Promise<void> {
     fail(PROGRAM, '--auth-plugin is not available yet in this version of netunnel', EXIT.USAGE);
   }
   const port = parsePort(PROGRAM, '--port', values.port);
+  const ssh = sshOptionsFromFlags(values);
+  const tls = await readTls(values['tls-cert'], values['tls-key']);
   const logger = createLogger({ name: 'netunnel_server', level: values.debug ? 'debug' : 'info' });
   const store = await ConfigStore.open({ path: values['config-path'], secretKey: values['secret-key'], logger }).catch(
     (err: unknown) => fail(PROGRAM, err, exitCodeFor(err)),
   );
   if (store.stateless) process.stdout.write(`\x1b[33m${STATELESS_WARNING}\x1b[0m\n`);
   logger.info(`Starting server on ${values.hostname}:${port}`);
-  const server = await NetunnelServer.start({ host: values.hostname, port, logger, config: store }).catch(
+  const server = await NetunnelServer.start({ host: values.hostname, port, logger, config: store, ...(tls ? { tls } : {}) }).catch(
     (err: unknown) => fail(PROGRAM, `cannot listen on ${values.hostname}:${port}: ${describeListenError(err as NodeJS.ErrnoException)}`),
   );
   logger.info({ url: server.url }, `netunnel server listening on ${server.url}`);
+  const sshDoor = ssh ? await startSshFrontDoor({ ...ssh, logger }).catch((err: unknown) => failSsh(ssh, err)) : undefined;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       logger.info(`${signal} received; shutting down`);
-      void server.close().then(() => process.exit(EXIT.OK));
+      void Promise.all([server.close(), sshDoor?.close()]).then(() => process.exit(EXIT.OK));
     });
   }
+}
+
+/** The certificate and key for --tls-cert/--tls-key: both or neither, readable, and a matching pair. */
+async function readTls(certPath: string | undefined, keyPath: string | undefined): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (certPath === undefined || keyPath === undefined) fail(PROGRAM, '--tls-cert and --tls-key go together: give both or neither', EXIT.USAGE);
+  const read = (flag: string, path: string) =>
+    readFile(path).catch((err: NodeJS.ErrnoException) => fail(PROGRAM, `cannot read ${flag} ${path}: ${err.code ?? err.message}`, EXIT.USAGE));
+  const cert = await read('--tls-cert', certPath);
+  const key = await read('--tls-key', keyPath);
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    fail(PROGRAM, `--tls-cert ${certPath} and --tls-key ${keyPath} are not a usable certificate and key: ${errorMessage(err)}`, EXIT.USAGE);
+  }
+  return { cert, key };
+}
+
+/** The SSH front door's options when --ssh-port is given (checked before anything starts). */
+function sshOptionsFromFlags(values: {
+  hostname: string;
+  'config-path'?: string;
+  'ssh-port'?: string;
+  'ssh-host'?: string;
+  'ssh-host-key'?: string;
+  'ssh-authorized-keys'?: string;
+}): Omit<SshFrontDoorOptions, 'logger'> | undefined {
+  if (values['ssh-port'] === undefined) {
+    for (const flag of ['ssh-host', 'ssh-host-key', 'ssh-authorized-keys'] as const) {
+      if (values[flag] !== undefined) fail(PROGRAM, `--${flag} needs --ssh-port`, EXIT.USAGE);
+    }
+    return undefined;
+  }
+  const port = parsePort(PROGRAM, '--ssh-port', values['ssh-port']);
+  const authorizedKeysPath = values['ssh-authorized-keys'];
+  if (authorizedKeysPath === undefined) fail(PROGRAM, '--ssh-port needs --ssh-authorized-keys FILE', EXIT.USAGE);
+  if (!existsSync(authorizedKeysPath)) fail(PROGRAM, `--ssh-authorized-keys ${authorizedKeysPath}: no such file`, EXIT.USAGE);
+  const configPath = values['config-path'];
+  const hostKeyPath = values['ssh-host-key'] ?? (configPath ? join(dirname(configPath), 'ssh_host_key') : 'ssh_host_key');
+  // TODO: share the registry with NetunnelServer's websocket tunnels once it accepts one.
+  return { host: values['ssh-host'] ?? values.hostname, port, hostKeyPath, authorizedKeysPath, registry: new TunnelRegistry() };
+}
+
+function failSsh(ssh: Omit<SshFrontDoorOptions, 'logger'>, err: unknown): never {
+  const e = err as NodeJS.ErrnoException;
+  if (e.syscall === 'listen') fail(PROGRAM, `cannot listen on ${ssh.host}:${ssh.port} (SSH): ${describeListenError(e)}`);
+  fail(PROGRAM, err, exitCodeFor(err));
 }
 
 async function configCommand(argv: string[]): Promise<void> {

@@ -1,0 +1,252 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import ssh2 from 'ssh2';
+import type { ParsedKey } from 'ssh2';
+
+export type Access = 'listen' | 'initiate';
+
+export interface AuthorizedKey {
+  line: number;
+  /** ssh2's key type, e.g. 'ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256'. */
+  type: string;
+  /** SSH wire-format public key. */
+  publicSSH: Buffer;
+  /** `SHA256:...` as OpenSSH prints it. */
+  fingerprint: string;
+  key: ParsedKey;
+  comment: string;
+  access: Set<Access>;
+  /** Every entry is one `from=` option; each must match. */
+  from: string[][];
+  hostname?: string;
+  aliases: string[];
+  /** `name:port` patterns (port may be `*`); empty = anything. */
+  permitOpen: { host: string; port: number | '*' }[];
+  noPortForwarding: boolean;
+}
+
+export interface Problem {
+  line: number;
+  message: string;
+}
+
+export interface AuthorizedKeys {
+  keys: AuthorizedKey[];
+  problems: Problem[];
+}
+
+const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|ssh-dss|sk-[a-z0-9@.-]+|[a-z0-9-]+-cert-v01@openssh\.com)$/;
+
+export function fingerprintOf(publicSSH: Buffer): string {
+  return `SHA256:${createHash('sha256').update(publicSSH).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Parses an OpenSSH authorized_keys file. Malformed lines are returned as problems and skipped. */
+export function parseAuthorizedKeys(text: string): AuthorizedKeys {
+  const keys: AuthorizedKey[] = [];
+  const problems: Problem[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = i + 1;
+    const trimmed = raw.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    try {
+      keys.push(parseLine(trimmed, line));
+    } catch (err) {
+      problems.push({ line, message: err instanceof Error ? err.message : String(err) });
+    }
+  });
+  return { keys, problems };
+}
+
+function parseLine(text: string, line: number): AuthorizedKey {
+  let options: [string, string | undefined][] = [];
+  let rest = text;
+  const firstWord = /^\S+/.exec(text)![0];
+  if (!KEY_TYPE.test(firstWord)) {
+    const parsed = splitOptions(text);
+    options = parsed.options;
+    rest = parsed.rest.trim();
+  }
+  const [type, base64, ...commentWords] = rest.split(/\s+/);
+  if (!type || !base64) throw new Error('expected a key type and a base64 key');
+  if (!/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521))$/.test(type)) {
+    throw new Error(`unsupported key type "${type}" (use ssh-ed25519, ecdsa-sha2-nistp* or ssh-rsa)`);
+  }
+  const parsed = ssh2.utils.parseKey(`${type} ${base64}`);
+  if (parsed instanceof Error) throw new Error(`invalid ${type} key: ${parsed.message}`);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key.type !== type) throw new Error(`invalid ${type} key`);
+  const publicSSH = key.getPublicSSH();
+  const entry: AuthorizedKey = {
+    line,
+    type: key.type,
+    publicSSH,
+    fingerprint: fingerprintOf(publicSSH),
+    key,
+    comment: commentWords.join(' '),
+    access: new Set(),
+    from: [],
+    aliases: [],
+    permitOpen: [],
+    noPortForwarding: false,
+  };
+  for (const [rawName, value] of options) {
+    const name = rawName.toLowerCase();
+    const need = (): string => {
+      if (value === undefined) throw new Error(`option ${rawName} needs a value`);
+      return value;
+    };
+    switch (name) {
+      case 'access': {
+        const v = need();
+        if (v !== 'listen' && v !== 'initiate') throw new Error(`unknown access level "${v}" (use listen or initiate)`);
+        entry.access.add(v);
+        break;
+      }
+      case 'from': {
+        const patterns = need().split(',').map((p) => p.trim()).filter((p) => p !== '');
+        if (patterns.length === 0) throw new Error('from= needs at least one pattern');
+        for (const p of patterns) checkFromPattern(p);
+        entry.from.push(patterns);
+        break;
+      }
+      case 'hostname':
+        if (entry.hostname !== undefined) throw new Error('hostname= given more than once');
+        entry.hostname = checkName(need(), 'hostname');
+        break;
+      case 'alias':
+        entry.aliases.push(checkName(need(), 'alias'));
+        break;
+      case 'permitopen': {
+        const v = need();
+        const m = /^(.+):(\d{1,5}|\*)$/.exec(v);
+        if (!m) throw new Error(`permitopen="${v}" must be name:port`);
+        entry.permitOpen.push({ host: m[1]!, port: m[2] === '*' ? '*' : Number(m[2]) });
+        break;
+      }
+      case 'no-port-forwarding':
+        entry.noPortForwarding = true;
+        break;
+      default:
+        // Other OpenSSH options (no-pty, command=, ...) do not matter here.
+        break;
+    }
+  }
+  return entry;
+}
+
+function checkName(value: string, option: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(value) || value.startsWith('-')) {
+    throw new Error(`${option}="${value}" is not a valid name (letters, digits, '.', '_', '-')`);
+  }
+  return value;
+}
+
+/** Splits the option prefix (`a,b="x,y",c`) from the rest of the line. */
+function splitOptions(text: string): { options: [string, string | undefined][]; rest: string } {
+  const options: [string, string | undefined][] = [];
+  let i = 0;
+  for (;;) {
+    const nameMatch = /^[A-Za-z0-9_-]+/.exec(text.slice(i));
+    if (!nameMatch) throw new Error(`bad option syntax at column ${i + 1}`);
+    const name = nameMatch[0];
+    i += name.length;
+    let value: string | undefined;
+    if (text[i] === '=') {
+      i++;
+      if (text[i] !== '"') throw new Error(`option ${name} needs a quoted value`);
+      i++;
+      value = '';
+      for (;;) {
+        if (i >= text.length) throw new Error(`unterminated quoted value of option ${name}`);
+        const c = text[i]!;
+        if (c === '\\' && text[i + 1] === '"') {
+          value += '"';
+          i += 2;
+        } else if (c === '"') {
+          i++;
+          break;
+        } else {
+          value += c;
+          i++;
+        }
+      }
+    }
+    options.push([name, value]);
+    if (text[i] === ',') {
+      i++;
+      continue;
+    }
+    if (text[i] === ' ' || text[i] === '\t') return { options, rest: text.slice(i) };
+    throw new Error(i >= text.length ? 'options but no key' : `bad option syntax at column ${i + 1}`);
+  }
+}
+
+function checkFromPattern(pattern: string): void {
+  const p = pattern.startsWith('!') ? pattern.slice(1) : pattern;
+  if (p.includes('/')) {
+    if (!parseCidr(p)) throw new Error(`from= pattern "${pattern}" is not a valid CIDR`);
+  } else if (!/^[A-Za-z0-9.:*?_-]+$/.test(p)) {
+    throw new Error(`from= pattern "${pattern}" is not valid`);
+  }
+}
+
+function parseCidr(text: string): { list: BlockList } | undefined {
+  const [addr, bits] = text.split('/');
+  const family = isIP(addr ?? '');
+  const prefix = Number(bits);
+  if (!family || !/^\d+$/.test(bits ?? '') || prefix > (family === 4 ? 32 : 128)) return undefined;
+  const list = new BlockList();
+  list.addSubnet(addr!, prefix, family === 4 ? 'ipv4' : 'ipv6');
+  return { list };
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`. */
+export function normalizeAddress(ip: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return m ? m[1]! : ip;
+}
+
+function globMatch(pattern: string, text: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  return re.test(text);
+}
+
+function patternMatches(pattern: string, ip: string): boolean {
+  if (pattern.includes('/')) {
+    const cidr = parseCidr(pattern);
+    const family = isIP(ip);
+    return !!cidr && family !== 0 && cidr.list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return globMatch(pattern, ip);
+}
+
+/** OpenSSH semantics for one pattern list: a matching negated pattern denies; else any positive match allows. */
+function listMatches(patterns: string[], ip: string): boolean {
+  let allowed = false;
+  for (const pattern of patterns) {
+    if (pattern.startsWith('!')) {
+      if (patternMatches(pattern.slice(1), ip)) return false;
+    } else if (patternMatches(pattern, ip)) {
+      allowed = true;
+    }
+  }
+  return allowed;
+}
+
+/** Every `from=` option of the key must match the client's address (compared by IP only). */
+export function fromAllows(key: AuthorizedKey, ip: string): boolean {
+  const address = normalizeAddress(ip);
+  return key.from.every((patterns) => listMatches(patterns, address));
+}
+
+/** True if the key's `permitopen=` options (if any) allow `host:port`. */
+export function permitOpenAllows(key: AuthorizedKey, host: string, port: number): boolean {
+  if (key.permitOpen.length === 0) return true;
+  return key.permitOpen.some((p) => p.host === host && (p.port === '*' || p.port === port));
+}
+
+/** The key in the list whose public blob equals `data` (constant-time compare), if any. */
+export function findKey(keys: AuthorizedKey[], algo: string, data: Buffer): AuthorizedKey | undefined {
+  return keys.find((k) => k.type === algo && k.publicSSH.length === data.length && timingSafeEqual(k.publicSSH, data));
+}

@@ -1,0 +1,156 @@
+import type { Duplex } from 'node:stream';
+import { NetunnelError } from '../common/errors.js';
+
+/** Who asked for a circuit: passed on to the provider (e.g. as the originator of a forwarded-tcpip channel). */
+export interface Originator {
+  host: string;
+  port: number;
+}
+
+/** Something that can open a byte stream to a virtual endpoint's port. */
+export interface EndpointProvider {
+  open(originator: Originator): Promise<Duplex>;
+}
+
+/** Who registered an endpoint, for `list` and logs. */
+export interface OwnerInfo {
+  /** e.g. 'ssh' or 'websocket'. */
+  kind: string;
+  /** The peer's address. */
+  address?: string;
+  /** e.g. the SHA256 fingerprint of an SSH key. */
+  key?: string;
+}
+
+export interface RegistrationHandle {
+  unregister(): void;
+}
+
+export interface ListedEndpoint {
+  /** The name as an initiator reaches it now (`name` or `name~N`). */
+  name: string;
+  aliases: string[];
+  port: number;
+  owner: OwnerInfo;
+  since: Date;
+}
+
+interface Registration {
+  names: string[];
+  port: number;
+  provider: EndpointProvider;
+  owner: OwnerInfo;
+  since: Date;
+  active: boolean;
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
+const INDEXED = /^(.*)~(\d+)$/;
+
+/** True if `name` may be registered (the characters OpenSSH accepts in host names, no `~`). */
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name) && !name.startsWith('-');
+}
+
+/**
+ * The server's virtual endpoints: names (primary + aliases) with ports, each backed by a
+ * provider. Newest registration of a name wins; `name~N` reaches the N-th older one.
+ * A registration covers one port; several registrations by one owner under the same names
+ * are ranked by their first (oldest) port registration, so `name~N` picks an owner, not a port.
+ */
+export class TunnelRegistry {
+  /** Per name, registrations newest first. */
+  private readonly byName = new Map<string, Registration[]>();
+  private readonly all = new Set<Registration>();
+
+  register(names: string[], port: number, provider: EndpointProvider, owner: OwnerInfo): RegistrationHandle {
+    if (names.length === 0) throw new NetunnelError('BAD_REQUEST', 'A virtual endpoint needs at least one name');
+    for (const name of names) {
+      if (!isValidName(name)) {
+        throw new NetunnelError('BAD_REQUEST', `Invalid endpoint name "${name}": use letters, digits, '.', '_' and '-'`);
+      }
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new NetunnelError('BAD_REQUEST', `Invalid virtual port ${port}: use 1-65535`);
+    }
+    const registration: Registration = { names: [...new Set(names)], port, provider, owner, since: new Date(), active: true };
+    for (const name of registration.names) {
+      const list = this.byName.get(name) ?? [];
+      list.unshift(registration);
+      this.byName.set(name, list);
+    }
+    this.all.add(registration);
+    return {
+      unregister: () => {
+        if (!registration.active) return;
+        registration.active = false;
+        this.all.delete(registration);
+        for (const name of registration.names) {
+          const list = this.byName.get(name);
+          if (!list) continue;
+          const rest = list.filter((r) => r !== registration);
+          if (rest.length === 0) this.byName.delete(name);
+          else this.byName.set(name, rest);
+        }
+      },
+    };
+  }
+
+  /**
+   * Finds the provider for `name[~N]` and `port`. Registrants of a name are ordered newest first
+   * (registrations with the same owner and provider group count once); index N selects one of them,
+   * and the port must exist on that one (no fallback to an older registrant).
+   */
+  resolve(target: string, port: number): EndpointProvider {
+    const match = INDEXED.exec(target);
+    const name = match ? match[1]! : target;
+    const index = match ? Number(match[2]) : 0;
+    const owners = this.owners(name);
+    if (owners.length === 0) throw new NetunnelError('NOT_FOUND', `Unknown name "${name}": no listener is registered under it`);
+    const owner = owners[index];
+    if (!owner) {
+      throw new NetunnelError('NOT_FOUND', `Unknown name "${target}": "${name}" has ${owners.length} listener(s), so the highest index is ~${owners.length - 1}`);
+    }
+    const registration = owner.find((r) => r.port === port);
+    if (!registration) {
+      const ports = owner.map((r) => r.port).sort((a, b) => a - b).join(', ');
+      throw new NetunnelError('NOT_FOUND', `Unknown port ${port} on "${target}" (its ports: ${ports})`);
+    }
+    return registration.provider;
+  }
+
+  /** Every registration, one row per name as it resolves now and port. */
+  list(): ListedEndpoint[] {
+    const rows: ListedEndpoint[] = [];
+    for (const registration of this.all) {
+      const [primary, ...aliases] = registration.names;
+      const owners = this.owners(primary!);
+      const index = owners.findIndex((group) => group.includes(registration));
+      rows.push({
+        name: index > 0 ? `${primary}~${index}` : primary!,
+        aliases,
+        port: registration.port,
+        owner: registration.owner,
+        since: registration.since,
+      });
+    }
+    return rows.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+  }
+
+  /** Registrants of `name`, newest first; registrations sharing an owner object form one group. */
+  private owners(name: string): Registration[][] {
+    const groups: Registration[][] = [];
+    const byOwner = new Map<OwnerInfo, Registration[]>();
+    // Oldest first, so that an owner ranks by its first registration.
+    for (const registration of [...(this.byName.get(name) ?? [])].reverse()) {
+      let group = byOwner.get(registration.owner);
+      if (!group) {
+        group = [];
+        byOwner.set(registration.owner, group);
+        groups.unshift(group);
+      }
+      group.push(registration);
+    }
+    return groups;
+  }
+}

@@ -1,0 +1,86 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { withTempDir } from './support/temp-dir.js';
+import { fromAllows, parseAuthorizedKeys, permitOpenAllows } from '../server/ssh/authorized-keys.js';
+
+function keygen(dir: string, name: string, type: string, bits?: string): { pub: string; fingerprint: string } {
+  const file = join(dir, name);
+  execFileSync('/usr/bin/ssh-keygen', ['-q', '-t', type, ...(bits ? ['-b', bits] : []), '-N', '', '-C', name, '-f', file]);
+  const fingerprint = execFileSync('/usr/bin/ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`]).toString().split(' ')[1]!;
+  return { pub: readFileSync(`${file}.pub`, 'utf8').trim(), fingerprint };
+}
+
+describe('authorized_keys parsing', () => {
+  test('ed25519, ecdsa and rsa keys with options; fingerprints match ssh-keygen', () =>
+    withTempDir(async (dir) => {
+      const ed = keygen(dir, 'ed', 'ed25519');
+      const ec = keygen(dir, 'ec', 'ecdsa', '521');
+      const rsa = keygen(dir, 'rsa', 'rsa', '2048');
+      const text = [
+        '# comment',
+        '',
+        `ACCESS="listen",Hostname="gw1",alias="a1",alias="a2" ${ed.pub}`,
+        `access="initiate",access="listen",permitopen="gw1:22",permitopen="web:*",no-port-forwarding ${ec.pub}`,
+        `from="10.0.0.0/8,!10.1.*",from="10.*" ${rsa.pub}`,
+      ].join('\n');
+      const { keys, problems } = parseAuthorizedKeys(text);
+      assert.deepEqual(problems, []);
+      assert.equal(keys.length, 3);
+      const [k1, k2, k3] = keys as [typeof keys[0], typeof keys[0], typeof keys[0]];
+      assert.equal(k1.type, 'ssh-ed25519');
+      assert.equal(k1.fingerprint, ed.fingerprint);
+      assert.equal(k1.line, 3);
+      assert.deepEqual([...k1.access], ['listen']);
+      assert.equal(k1.hostname, 'gw1');
+      assert.deepEqual(k1.aliases, ['a1', 'a2']);
+      assert.equal(k1.comment, 'ed');
+      assert.equal(k2.type, 'ecdsa-sha2-nistp521');
+      assert.equal(k2.fingerprint, ec.fingerprint);
+      assert.deepEqual([...k2.access].sort(), ['initiate', 'listen']);
+      assert.equal(k2.noPortForwarding, true);
+      assert.equal(permitOpenAllows(k2, 'gw1', 22), true);
+      assert.equal(permitOpenAllows(k2, 'gw1', 80), false);
+      assert.equal(permitOpenAllows(k2, 'gw1~1', 22), false);
+      assert.equal(permitOpenAllows(k2, 'web', 8080), true);
+      assert.equal(permitOpenAllows(k1, 'anything', 1), true);
+      assert.equal(k3.type, 'ssh-rsa');
+      assert.equal(k3.fingerprint, rsa.fingerprint);
+      assert.equal(fromAllows(k3, '10.2.3.4'), true);
+      assert.equal(fromAllows(k3, '::ffff:10.2.3.4'), true);
+      assert.equal(fromAllows(k3, '10.1.3.4'), false, 'negation denies');
+      assert.equal(fromAllows(k3, '192.168.1.1'), false);
+      assert.equal(fromAllows(k1, '192.168.1.1'), true, 'no from= allows everyone');
+    }));
+
+  test('every from= must match; ? globs', () =>
+    withTempDir(async (dir) => {
+      const ed = keygen(dir, 'ed', 'ed25519');
+      const { keys } = parseAuthorizedKeys(`from="127.0.0.?",from="127.0.0.0/30" ${ed.pub}`);
+      assert.equal(fromAllows(keys[0]!, '127.0.0.1'), true);
+      assert.equal(fromAllows(keys[0]!, '127.0.0.5'), false);
+      assert.equal(fromAllows(keys[0]!, '127.0.0.10'), false);
+    }));
+
+  test('malformed lines are reported with their line numbers and skipped', () =>
+    withTempDir(async (dir) => {
+      const ed = keygen(dir, 'ed', 'ed25519');
+      const text = [
+        `access="root" ${ed.pub}`,
+        `access="listen ${ed.pub}`,
+        'ssh-ed25519 AAAAnotbase64',
+        `from="300.0.0.0/8" ${ed.pub}`,
+        `hostname="bad name" ${ed.pub}`,
+        'sk-ssh-ed25519@openssh.com AAAA x',
+        `access="listen" ${ed.pub}`,
+      ].join('\n');
+      const { keys, problems } = parseAuthorizedKeys(text);
+      assert.deepEqual(keys.map((k) => k.line), [7]);
+      assert.deepEqual(problems.map((p) => p.line), [1, 2, 3, 4, 5, 6]);
+      assert.match(problems[0]!.message, /unknown access level "root"/);
+      assert.match(problems[1]!.message, /unterminated/);
+      assert.match(problems[5]!.message, /unsupported key type/);
+    }));
+});

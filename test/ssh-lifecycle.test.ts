@@ -1,0 +1,238 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { TunnelRegistry } from '../server/tunnel-registry.js';
+import { startSshFrontDoor } from '../server/ssh/front-door.js';
+import type { SshFrontDoor } from '../server/ssh/front-door.js';
+import { makeKey, runSsh, writeSshConfig } from './support/openssh.js';
+import type { SshProcess } from './support/openssh.js';
+import { echoServer, exchange, listen, randomBytes, requestReplyServer, sha256, waitUntil } from './support/sockets.js';
+import type { TestServer } from './support/sockets.js';
+
+const MiB = 1024 * 1024;
+
+describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () => {
+  let dir: string;
+  let config: string;
+  let registry: TunnelRegistry;
+  let door: SshFrontDoor;
+  let echo: TestServer;
+  let replyA: TestServer;
+  let replyB: TestServer;
+  let holder: TestServer;
+  let listenKey: string;
+  let initKey: string;
+  let fromKey: string;
+  const spawned: SshProcess[] = [];
+  const servers: TestServer[] = [];
+
+  const ssh = (key: string, user: string, args: string[], input?: Buffer): SshProcess => {
+    const p = runSsh(dir, config, ['-i', key, '-p', String(door.port), ...args, `${user}@127.0.0.1`], input);
+    spawned.push(p);
+    return p;
+  };
+  const resolves = (name: string, port: number): boolean => {
+    try {
+      registry.resolve(name, port);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  /** Starts `ssh -N -R port:localhost:target user@...` and waits until `registeredAs` (default: user) resolves. */
+  const listener = async (user: string, port: number, target: number, registeredAs = user): Promise<SshProcess> => {
+    const p = ssh(listenKey, user, ['-N', '-R', `${port}:localhost:${target}`]);
+    await waitUntil(() => resolves(registeredAs, port) || p.child.exitCode !== null, 15_000, `listener ${user} to register`);
+    assert.equal(p.child.exitCode, null, p.stderr());
+    return p;
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'netunnel-ssh-'));
+    config = writeSshConfig(dir);
+    const listen_ = makeKey(dir, 'listen_key');
+    const init = makeKey(dir, 'init_key');
+    const from = makeKey(dir, 'from_key', 'ecdsa');
+    listenKey = listen_.path;
+    initKey = init.path;
+    fromKey = from.path;
+    await writeFile(
+      join(dir, 'authorized_keys'),
+      [`access="listen" ${listen_.pub}`, `access="initiate" ${init.pub}`, `from="10.0.0.0/8",access="initiate" ${from.pub}`, ''].join('\n'),
+    );
+    registry = new TunnelRegistry();
+    door = await startSshFrontDoor({
+      port: 0,
+      hostKeyPath: join(dir, 'host_key'),
+      authorizedKeysPath: join(dir, 'authorized_keys'),
+      registry,
+      logger: pino({ level: 'silent' }),
+    });
+    echo = await echoServer();
+    replyA = await requestReplyServer((r) => Buffer.concat([Buffer.from('A:'), r]));
+    replyB = await requestReplyServer((r) => Buffer.concat([Buffer.from('B:'), r]));
+    holder = await listen(() => {});
+    servers.push(echo, replyA, replyB, holder);
+  });
+
+  after(async () => {
+    await Promise.all(spawned.map((p) => p.kill()));
+    await door?.close();
+    await Promise.all(servers.map((s) => s.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('-W carries 32 MiB each way exactly', async () => {
+    const l = await listener('big', 22, echo.port);
+    try {
+      const payload = randomBytes(32 * MiB);
+      const w = ssh(initKey, 'initiator', ['-W', 'big:22'], payload);
+      assert.equal(await w.exited, 0, w.stderr());
+      assert.equal(w.stdout().length, payload.length);
+      assert.equal(sha256(w.stdout()), sha256(payload));
+    } finally {
+      await l.kill();
+    }
+  });
+
+  test('-L carries a request/reply through a local port', async () => {
+    const l = await listener('web', 80, replyA.port);
+    const local = await listen(() => {});
+    const localPort = local.port;
+    await local.close();
+    const fwd = ssh(initKey, 'initiator', ['-N', '-o', 'LogLevel=DEBUG1', '-L', `127.0.0.1:${localPort}:web:80`]);
+    try {
+      await waitUntil(() => /Local forwarding listening on 127\.0\.0\.1 port/.test(fwd.stderr()), 15_000, 'the -L port');
+      const reply = await exchange(localPort, Buffer.from('hello'));
+      assert.equal(reply.toString(), 'A:hello');
+    } finally {
+      await fwd.kill();
+      await l.kill();
+    }
+  });
+
+  test('-D (SOCKS with names resolved by the server) reaches a listener by name', async () => {
+    const http = createServer((_req, res) => res.end('hello over socks'));
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const l = await listener('socksweb', 80, (http.address() as AddressInfo).port);
+    const local = await listen(() => {});
+    const localPort = local.port;
+    await local.close();
+    const socks = ssh(initKey, 'initiator', ['-N', '-o', 'LogLevel=DEBUG1', '-D', `127.0.0.1:${localPort}`]);
+    try {
+      await waitUntil(() => /Local forwarding listening on 127\.0\.0\.1 port/.test(socks.stderr()), 15_000, 'the -D port');
+      const curl = spawn('/usr/bin/curl', ['-sS', '--max-time', '20', '--socks5-hostname', `127.0.0.1:${localPort}`, 'http://socksweb:80/'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      curl.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const [code] = (await once(curl, 'close')) as [number];
+      assert.equal(code, 0);
+      assert.equal(out, 'hello over socks');
+    } finally {
+      await socks.kill();
+      await l.kill();
+      http.closeAllConnections();
+      http.close();
+    }
+  });
+
+  test('newest listener of a name wins; name~1 reaches the older one; the older takes over when the newer leaves', async () => {
+    const a = await listener('dup', 22, replyA.port);
+    const b = await listener('dup', 22, replyB.port, 'dup~1');
+    try {
+      const ask = async (name: string) => {
+        const w = ssh(initKey, 'initiator', ['-W', `${name}:22`], Buffer.from('x'));
+        assert.equal(await w.exited, 0, w.stderr());
+        return w.stdout().toString();
+      };
+      assert.equal(await ask('dup'), 'B:x');
+      assert.equal(await ask('dup~1'), 'A:x');
+      await b.kill();
+      await waitUntil(() => !resolves('dup~1', 22), 10_000, 'the newer listener to go');
+      assert.equal(await ask('dup'), 'A:x');
+    } finally {
+      await a.kill();
+      await b.kill();
+    }
+  });
+
+  test('the listener leaving mid-circuit ends the initiator', async () => {
+    const l = await listener('gone', 22, holder.port);
+    const w = ssh(initKey, 'initiator', ['-W', 'gone:22']);
+    try {
+      await waitUntil(() => holder.sockets.size > 0, 15_000, 'the circuit to reach the target');
+      await l.kill();
+      const code = await Promise.race([w.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
+      assert.notEqual(code, 'still running');
+    } finally {
+      await w.kill();
+    }
+  });
+
+  test("the listener's local refusal is relayed to the initiator", async () => {
+    const closed = await listen(() => {});
+    const closedPort = closed.port;
+    await closed.close();
+    const l = await listener('down', 22, closedPort);
+    try {
+      const w = ssh(initKey, 'initiator', ['-W', 'down:22'], Buffer.alloc(0));
+      assert.equal(await w.exited, 255);
+      assert.match(w.stderr(), /open failed: connect failed: the listener refused: Connection refused/);
+      assert.equal(l.child.exitCode, null);
+    } finally {
+      await l.kill();
+    }
+  });
+
+  test('the initiator leaving mid-circuit ends the target socket', async () => {
+    // A target that closes once its peer's EOF arrives (a half-open target would keep its socket).
+    const target = await listen((socket) => socket.once('end', () => socket.end()));
+    servers.push(target);
+    const l = await listener('held', 22, target.port);
+    const w = ssh(initKey, 'initiator', ['-W', 'held:22']);
+    try {
+      await waitUntil(() => target.sockets.size > 0, 15_000, 'the circuit to reach the target');
+      await w.kill();
+      await waitUntil(() => target.sockets.size === 0, 10_000, 'the target socket to close');
+    } finally {
+      await l.kill();
+    }
+  });
+
+  test('from= that does not match refuses the key', async () => {
+    const w = ssh(fromKey, 'initiator', ['-W', 'x:22'], Buffer.alloc(0));
+    assert.equal(await w.exited, 255);
+    assert.match(w.stderr(), /Permission denied \(publickey\)/);
+  });
+
+  test('authorized_keys edited while the server runs takes effect; a bad line is skipped', async () => {
+    const fresh = makeKey(dir, 'fresh_key');
+    const l = await listener('edit', 22, replyA.port);
+    try {
+      const before = ssh(fresh.path, 'initiator', ['-W', 'edit:22'], Buffer.from('y'));
+      assert.equal(await before.exited, 255);
+      await appendFile(join(dir, 'authorized_keys'), `this line is broken\naccess="initiate" ${fresh.pub}\n`);
+      const w = ssh(fresh.path, 'initiator', ['-W', 'edit:22'], Buffer.from('y'));
+      assert.equal(await w.exited, 0, w.stderr());
+      assert.equal(w.stdout().toString(), 'A:y');
+    } finally {
+      await l.kill();
+    }
+  });
+
+  test('a duplicate port on one connection and port 0 are refused', async () => {
+    const dupPort = ssh(listenKey, 'twice', ['-N', '-R', `22:localhost:${echo.port}`, '-R', `22:127.0.0.1:${echo.port}`]);
+    assert.equal(await dupPort.exited, 255);
+    assert.match(dupPort.stderr(), /remote port forwarding failed for listen port 22/);
+    const zero = ssh(listenKey, 'zero', ['-N', '-R', `0:localhost:${echo.port}`]);
+    assert.equal(await zero.exited, 255);
+    assert.match(zero.stderr(), /remote port forwarding failed for listen port 0/);
+  });
+});

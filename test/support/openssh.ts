@@ -1,0 +1,87 @@
+import { spawn, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const SSH = '/usr/bin/ssh';
+export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+
+const live = new Set<ChildProcess>();
+const killAll = (): void => {
+  for (const child of live) child.kill('SIGKILL');
+};
+process.once('exit', killAll);
+// A test file stopped by a signal (the runner's timeout, Ctrl-C) runs no 'exit' hook.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
+
+/** Makes an ed25519 key pair (private key mode 0600); returns the private key path and the public key line. */
+export function makeKey(dir: string, name: string, type = 'ed25519'): { path: string; pub: string } {
+  const path = join(dir, name);
+  execFileSync(SSH_KEYGEN, ['-q', '-t', type, '-N', '', '-C', name, '-f', path]);
+  chmodSync(path, 0o600);
+  return { path, pub: execFileSync(SSH_KEYGEN, ['-y', '-f', path]).toString().trim() };
+}
+
+/** Writes an ssh_config for the switchboard; every client uses it with -F (no user or system config is read). */
+export function writeSshConfig(dir: string): string {
+  const path = join(dir, 'ssh_config');
+  writeFileSync(
+    path,
+    [
+      'Host *',
+      '  StrictHostKeyChecking no',
+      '  UserKnownHostsFile /dev/null',
+      '  IdentitiesOnly yes',
+      '  BatchMode yes',
+      '  LogLevel INFO',
+      '  ServerAliveInterval 5',
+      '  ServerAliveCountMax 3',
+      '  ExitOnForwardFailure yes',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+export interface SshProcess {
+  child: ChildProcess;
+  stdout(): Buffer;
+  stderr(): string;
+  exited: Promise<number | string>;
+  kill(): Promise<void>;
+}
+
+/** Runs `ssh -F config ...args` (no shell, no agent, HOME in the test folder). */
+export function runSsh(dir: string, config: string, args: string[], input?: Buffer): SshProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
+  delete env.SSH_AUTH_SOCK;
+  const child = spawn(SSH, ['-F', config, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  live.add(child);
+  const out: Buffer[] = [];
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => out.push(d));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdin!.on('error', () => {});
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('close', (code, signal) => {
+      live.delete(child);
+      resolve(code ?? signal ?? 'unknown');
+    });
+  });
+  if (input) child.stdin!.end(input);
+  return {
+    child,
+    stdout: () => Buffer.concat(out),
+    stderr: () => err,
+    exited,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,95 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { NetunnelError } from '../common/errors.js';
+import { TunnelRegistry } from '../server/tunnel-registry.js';
+import type { EndpointProvider, OwnerInfo } from '../server/tunnel-registry.js';
+
+function provider(): EndpointProvider {
+  return { open: () => Promise.resolve(new PassThrough()) };
+}
+
+function owner(address: string): OwnerInfo {
+  return { kind: 'test', address };
+}
+
+function notFound(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (err: unknown) => err instanceof NetunnelError && err.code === 'NOT_FOUND' && message.test(err.message));
+}
+
+describe('tunnel registry', () => {
+  test('resolves a name and its aliases to the provider of the port', () => {
+    const registry = new TunnelRegistry();
+    const p22 = provider();
+    const p80 = provider();
+    const o = owner('a');
+    registry.register(['gw1', 'gateway'], 22, p22, o);
+    registry.register(['gw1', 'gateway'], 80, p80, o);
+    assert.equal(registry.resolve('gw1', 22), p22);
+    assert.equal(registry.resolve('gateway', 80), p80);
+    assert.equal(registry.resolve('gw1~0', 80), p80);
+  });
+
+  test('unknown name, unknown index and unknown port are NOT_FOUND with a clear sentence', () => {
+    const registry = new TunnelRegistry();
+    registry.register(['gw1'], 22, provider(), owner('a'));
+    notFound(() => registry.resolve('nope', 22), /Unknown name "nope"/);
+    notFound(() => registry.resolve('gw1~1', 22), /highest index is ~0/);
+    notFound(() => registry.resolve('gw1', 80), /Unknown port 80 on "gw1" \(its ports: 22\)/);
+  });
+
+  test('newest registration wins; name~N reaches older ones; no fallback across owners', () => {
+    const registry = new TunnelRegistry();
+    const old22 = provider();
+    const new80 = provider();
+    registry.register(['gw'], 22, old22, owner('old'));
+    const newer = registry.register(['gw'], 80, new80, owner('new'));
+    assert.equal(registry.resolve('gw', 80), new80);
+    notFound(() => registry.resolve('gw', 22), /Unknown port 22/);
+    assert.equal(registry.resolve('gw~1', 22), old22);
+    newer.unregister();
+    assert.equal(registry.resolve('gw', 22), old22);
+    notFound(() => registry.resolve('gw~1', 22), /highest index/);
+  });
+
+  test('an owner ranks by its first registration, so a later port does not reorder', () => {
+    const registry = new TunnelRegistry();
+    const a = owner('a');
+    const b = owner('b');
+    const a22 = provider();
+    const a80 = provider();
+    registry.register(['gw'], 22, a22, a);
+    registry.register(['gw'], 22, provider(), b);
+    registry.register(['gw'], 80, a80, a);
+    assert.equal(registry.resolve('gw~1', 80), a80);
+    assert.notEqual(registry.resolve('gw', 22), a22);
+  });
+
+  test('unregister removes every name; a second unregister is harmless', () => {
+    const registry = new TunnelRegistry();
+    const handle = registry.register(['gw', 'alias'], 22, provider(), owner('a'));
+    handle.unregister();
+    handle.unregister();
+    notFound(() => registry.resolve('alias', 22), /Unknown name/);
+    assert.deepEqual(registry.list(), []);
+  });
+
+  test('list shows names as they resolve now', () => {
+    const registry = new TunnelRegistry();
+    registry.register(['gw', 'x'], 22, provider(), owner('a'));
+    registry.register(['gw'], 22, provider(), owner('b'));
+    const rows = registry.list().map((r) => [r.name, r.aliases.join(','), r.port, r.owner.address]);
+    assert.deepEqual(rows, [
+      ['gw', '', 22, 'b'],
+      ['gw~1', 'x', 22, 'a'],
+    ]);
+  });
+
+  test('rejects invalid names and ports', () => {
+    const registry = new TunnelRegistry();
+    assert.throws(() => registry.register(['bad name'], 22, provider(), owner('a')), /Invalid endpoint name/);
+    assert.throws(() => registry.register(['gw~1'], 22, provider(), owner('a')), /Invalid endpoint name/);
+    assert.throws(() => registry.register(['gw'], 0, provider(), owner('a')), /Invalid virtual port/);
+    assert.throws(() => registry.register([], 22, provider(), owner('a')), /at least one name/);
+  });
+});
