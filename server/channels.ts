@@ -1,29 +1,29 @@
-import type { Logger } from 'pino';
 import { NetunnelError } from '../common/errors.js';
-import type { Heartbeat } from '../common/heartbeat.js';
 import { FEATURES } from '../common/protocol.js';
 import type { Feature } from '../common/protocol.js';
-import type { ServerPolicy } from './policy.js';
 import { ServerChannel } from './server-channel.js';
+import type { ServerChannelDeps } from './server-channel.js';
+import type { Originator } from './tunnel-registry.js';
 
 /** Every live channel of the server, with the limit on their number and the expiry of idle ones. */
 export class Channels {
   readonly #byId = new Map<number, ServerChannel>();
   #nextId = 1;
 
-  constructor(private readonly deps: { policy: () => ServerPolicy; heartbeat: Heartbeat; logger: Logger }) {}
+  constructor(private readonly deps: ServerChannelDeps) {}
 
   get size(): number {
     return this.#byId.size;
   }
 
-  create(requestedFeatures: readonly string[] = []): ServerChannel {
+  /** `client` is where the client connects from: the originator its tunnels show to listeners. */
+  create(client: Originator, requestedFeatures: readonly string[] = []): ServerChannel {
     const { max_channels: max, channel_connect_timeout: timeout } = this.deps.policy();
     if (this.#byId.size >= max) {
       throw new NetunnelError('LIMIT_REACHED', `the server already has ${max} channels, the most allowed (max_channels)`);
     }
     const features = new Set<Feature>(FEATURES.filter((f) => requestedFeatures.includes(f)));
-    const channel = new ServerChannel(this.#nextId++, features, this.deps);
+    const channel = new ServerChannel(this.#nextId++, features, client, this.deps);
     this.#byId.set(channel.id, channel);
     const expiry = setTimeout(() => {
       if (channel.connected) return;

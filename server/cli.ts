@@ -12,7 +12,6 @@ import { ConfigStore, STATELESS_WARNING } from './config/store.js';
 import { NetunnelServer } from './server.js';
 import { startSshFrontDoor } from './ssh/front-door.js';
 import type { SshFrontDoorOptions } from './ssh/front-door.js';
-import { TunnelRegistry } from './tunnel-registry.js';
 
 const PROGRAM = 'netunnel-server';
 
@@ -80,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
     (err: unknown) => fail(PROGRAM, `cannot listen on ${values.hostname}:${port}: ${describeListenError(err as NodeJS.ErrnoException)}`),
   );
   logger.info({ url: server.url }, `netunnel server listening on ${server.url}`);
-  const sshDoor = ssh ? await startSshFrontDoor({ ...ssh, logger }).catch((err: unknown) => failSsh(ssh, err)) : undefined;
+  const sshDoor = ssh ? await startSshFrontDoor({ ...ssh, registry: server.registry, logger }).catch((err: unknown) => failSsh(ssh, err)) : undefined;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       logger.info(`${signal} received; shutting down`);
@@ -113,7 +112,7 @@ function sshOptionsFromFlags(values: {
   'ssh-host'?: string;
   'ssh-host-key'?: string;
   'ssh-authorized-keys'?: string;
-}): Omit<SshFrontDoorOptions, 'logger'> | undefined {
+}): Omit<SshFrontDoorOptions, 'logger' | 'registry'> | undefined {
   if (values['ssh-port'] === undefined) {
     for (const flag of ['ssh-host', 'ssh-host-key', 'ssh-authorized-keys'] as const) {
       if (values[flag] !== undefined) fail(PROGRAM, `--${flag} needs --ssh-port`, EXIT.USAGE);
@@ -126,11 +125,10 @@ function sshOptionsFromFlags(values: {
   if (!existsSync(authorizedKeysPath)) fail(PROGRAM, `--ssh-authorized-keys ${authorizedKeysPath}: no such file`, EXIT.USAGE);
   const configPath = values['config-path'];
   const hostKeyPath = values['ssh-host-key'] ?? (configPath ? join(dirname(configPath), 'ssh_host_key') : 'ssh_host_key');
-  // TODO: share the registry with NetunnelServer's websocket tunnels once it accepts one.
-  return { host: values['ssh-host'] ?? values.hostname, port, hostKeyPath, authorizedKeysPath, registry: new TunnelRegistry() };
+  return { host: values['ssh-host'] ?? values.hostname, port, hostKeyPath, authorizedKeysPath };
 }
 
-function failSsh(ssh: Omit<SshFrontDoorOptions, 'logger'>, err: unknown): never {
+function failSsh(ssh: Omit<SshFrontDoorOptions, 'logger' | 'registry'>, err: unknown): never {
   const e = err as NodeJS.ErrnoException;
   if (e.syscall === 'listen') fail(PROGRAM, `cannot listen on ${ssh.host}:${ssh.port} (SSH): ${describeListenError(e)}`);
   fail(PROGRAM, err, exitCodeFor(err));

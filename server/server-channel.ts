@@ -12,12 +12,15 @@ import type {
   Feature,
 } from '../common/protocol.js';
 import { checkAccess } from './access-list.js';
+import type { Destinations } from './destinations.js';
 import type { ServerPolicy } from './policy.js';
 import { ServerForwardTunnel, ServerReverseTunnel } from './server-tunnels.js';
 import type { ServerTunnel } from './server-tunnels.js';
+import type { Originator } from './tunnel-registry.js';
 
 export interface ServerChannelDeps {
   policy: () => ServerPolicy;
+  destinations: Destinations;
   heartbeat: Heartbeat;
   logger: Logger;
 }
@@ -40,6 +43,7 @@ export class ServerChannel {
   constructor(
     readonly id: number,
     readonly features: ReadonlySet<Feature>,
+    private readonly client: Originator,
     private readonly deps: ServerChannelDeps,
   ) {
     this.logger = deps.logger.child({ channel: id });
@@ -86,15 +90,11 @@ export class ServerChannel {
 
   #createForward(id: number, request: CreateForwardTunnelRequest): void {
     const { exit_address: host, exit_port: port } = request;
-    const verdict = checkAccess(this.deps.policy().allowed_tunnel_destinations, host, port);
-    if (verdict === 'address-denied') {
-      throw new NetunnelError('DESTINATION_NOT_ALLOWED', `Address ${host} is not allowed as a tunnel destination`);
-    }
-    if (verdict === 'port-denied') {
-      throw new NetunnelError('DESTINATION_NOT_ALLOWED', `Port ${host}:${port} is not allowed as a tunnel destination`);
-    }
+    const { destinations } = this.deps;
+    destinations.check(host, port);
     const logger = this.logger.child({ tunnel: id });
-    this.#add(new ServerForwardTunnel(id, { host, port }, { halfClose: this.features.has('half-close'), logger }));
+    const connect = () => destinations.open(host, port, this.client);
+    this.#add(new ServerForwardTunnel(id, connect, { halfClose: this.features.has('half-close'), logger }));
     logger.info(`Opening Client-To-Server tunnel. Connecting to: ${host}:${port}`);
   }
 

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Logger } from 'pino';
 import type { Channel } from '../common/channel.js';
@@ -6,7 +7,6 @@ import { NetunnelError } from '../common/errors.js';
 import { InputTunnel } from '../common/input-tunnel.js';
 import { OutputTunnel } from '../common/output-tunnel.js';
 import { MessageType } from '../common/protocol.js';
-import { connectTcp } from '../common/tcp.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
 
 /** What the server keeps for one tunnel of a channel. */
@@ -26,16 +26,13 @@ export class ServerForwardTunnel implements ServerTunnel {
   readonly reverse = false;
   readonly #output: OutputTunnel;
 
+  /** `connect` opens the exit for one connection: a real address or a registry endpoint. */
   constructor(
     readonly id: number,
-    exit: { host: string; port: number },
+    connect: () => Promise<Duplex>,
     options: { halfClose: boolean; logger: Logger },
   ) {
-    this.#output = new OutputTunnel({
-      connect: () => connectTcp(exit.host, exit.port),
-      halfClose: options.halfClose,
-      logger: options.logger,
-    });
+    this.#output = new OutputTunnel({ connect, halfClose: options.halfClose, logger: options.logger });
   }
 
   accept(ws: WebSocket): void {

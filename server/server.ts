@@ -7,12 +7,14 @@ import type { Logger } from '../common/logger.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MAX_RECEIVE_BYTES } from '../common/protocol.js';
 import { NETUNNEL_VERSION } from '../common/version.js';
 import { Channels } from './channels.js';
+import { Destinations } from './destinations.js';
 import { installErrorHandlers, installJsonParser } from './http-errors.js';
 import type { ConfigStore } from './config/store.js';
 import { channelRoutes } from './routes/channels.js';
 import { configRoutes } from './routes/config.js';
 import { tunnelRoutes } from './routes/tunnels.js';
 import { versionRoutes } from './routes/version.js';
+import { TunnelRegistry } from './tunnel-registry.js';
 
 export interface NetunnelServerOptions {
   host: string;
@@ -32,13 +34,16 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 export class NetunnelServer {
   readonly app: FastifyInstance;
   readonly channels: Channels;
+  /** Virtual endpoints by name (SSH listeners and later named reverse tunnels), shared by every door. */
+  readonly registry = new TunnelRegistry();
   readonly #heartbeat: Heartbeat;
   readonly #options: NetunnelServerOptions;
 
   private constructor(options: NetunnelServerOptions) {
     this.#options = options;
     this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
-    this.channels = new Channels({ policy: () => options.config.config, heartbeat: this.#heartbeat, logger: options.logger });
+    const destinations = new Destinations(this.registry, () => options.config.config.allowed_tunnel_destinations);
+    this.channels = new Channels({ policy: () => options.config.config, destinations, heartbeat: this.#heartbeat, logger: options.logger });
     this.app = Fastify({
       ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
       loggerInstance: options.logger as FastifyBaseLogger,

@@ -101,6 +101,21 @@ export class TunnelRegistry {
    * (registrations with the same owner and provider group count once); index N selects one of them,
    * and the port must exist on that one (no fallback to an older registrant).
    */
+  /** The provider for `name[~N]:port`, or undefined, for callers that have somewhere else to look. */
+  find(target: string, port: number): EndpointProvider | undefined {
+    try {
+      return this.resolve(target, port);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether anyone is registered under `name[~N]`, on any port. */
+  has(target: string): boolean {
+    const match = INDEXED.exec(target);
+    return this.owners(match ? match[1]! : target).length > (match ? Number(match[2]) : 0);
+  }
+
   resolve(target: string, port: number): EndpointProvider {
     const match = INDEXED.exec(target);
     const name = match ? match[1]! : target;

@@ -9,7 +9,7 @@ import type { ChannelParams } from './params.js';
 
 export const channelRoutes: FastifyPluginAsync<{ channels: Channels; version: string }> = async (app, { channels, version }) => {
   app.post<{ Body: CreateChannelRequest }>(routes.channels(), { schema: { body: schemas.createChannel } }, async (request) => {
-    const channel = channels.create(request.body.features);
+    const channel = channels.create({ host: request.ip, port: request.socket.remotePort ?? 0 }, request.body.features);
     const response: CreateChannelResponse = { channel_id: channel.id, version };
     // Only a client that asked for features hears about them: originals get the original body.
     if (request.body.features) response.features = [...channel.features];
