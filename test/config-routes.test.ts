@@ -16,7 +16,7 @@ import { NetunnelServer } from '../server/server.js';
 import { startProxy, startTarget } from './support/http-proxy.js';
 import { call, connectClient, silentLogger } from './support/in-process.js';
 import { startServerProcess } from './support/processes.js';
-import { listen, waitUntil } from './support/sockets.js';
+import { freePort, listen, waitUntil } from './support/sockets.js';
 
 interface Ctx {
   server: NetunnelServer;
@@ -55,13 +55,6 @@ async function withProxyAndTarget(
 
 async function readJson(path: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-}
-
-/** A loopback port nobody listens on (just released). */
-async function freePort(): Promise<number> {
-  const server = await listen(() => {});
-  await server.close();
-  return server.port;
 }
 
 function postProxy(server: NetunnelServer, body: unknown) {

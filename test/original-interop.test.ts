@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { startClientProcess, startServerProcess } from './support/processes.js';
-import { connect, echoServer, listen, randomBytes, sha256 } from './support/sockets.js';
+import { connect, echoServer, freePort, randomBytes, sha256 } from './support/sockets.js';
 
 /**
  * Interoperation with the original Python NETunnel 1.0.12, run where it is installed
@@ -34,12 +34,6 @@ async function echoed(port: number, payload: Buffer): Promise<Buffer> {
   await done;
   socket.destroy();
   return Buffer.concat(chunks);
-}
-
-async function freePort(): Promise<number> {
-  const probe = await listen(() => {});
-  await probe.close();
-  return probe.port;
 }
 
 function startPython(args: string[]) {

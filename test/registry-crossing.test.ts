@@ -9,14 +9,8 @@ import { makeKey, runSsh, writeSshConfig } from './support/openssh.js';
 import type { SshProcess } from './support/openssh.js';
 import { startClientProcess, startServerProcess } from './support/processes.js';
 import type { ServerProcess } from './support/processes.js';
-import { echoServer, exchange, listen, randomBytes, sha256 } from './support/sockets.js';
+import { echoServer, exchange, freePort, randomBytes, sha256 } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
-
-async function freePort(): Promise<number> {
-  const probe = await listen(() => {});
-  await probe.close();
-  return probe.port;
-}
 
 /** The websocket world reaches the SSH world by name: one registry behind both doors. */
 describe('a netunnel forward tunnel to an SSH listener by name', () => {

@@ -38,14 +38,7 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
     spawned.push(p);
     return p;
   };
-  const resolves = (name: string, port: number): boolean => {
-    try {
-      registry.resolve(name, port);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const resolves = (name: string, port: number): boolean => registry.find(name, port) !== undefined;
   /** Starts `ssh -N -R port:localhost:target user@...` and waits until `registeredAs` (default: user) resolves. */
   const listener = async (user: string, port: number, target: number, registeredAs = user): Promise<SshProcess> => {
     const p = ssh(listenKey, user, ['-N', '-R', `${port}:localhost:${target}`]);

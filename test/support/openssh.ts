@@ -2,22 +2,10 @@ import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { trackChild } from './processes.js';
 
 export const SSH = '/usr/bin/ssh';
 export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
-
-const live = new Set<ChildProcess>();
-const killAll = (): void => {
-  for (const child of live) child.kill('SIGKILL');
-};
-process.once('exit', killAll);
-// A test file stopped by a signal (the runner's timeout, Ctrl-C) runs no 'exit' hook.
-for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    killAll();
-    process.kill(process.pid, signal);
-  });
-}
 
 /** Makes an ed25519 key pair (private key mode 0600); returns the private key path and the public key line. */
 export function makeKey(dir: string, name: string, type = 'ed25519'): { path: string; pub: string } {
@@ -61,7 +49,7 @@ export function runSsh(dir: string, config: string, args: string[], input?: Buff
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
   delete env.SSH_AUTH_SOCK;
   const child = spawn(SSH, ['-F', config, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  live.add(child);
+  trackChild(child);
   const out: Buffer[] = [];
   let err = '';
   child.stdout!.on('data', (d: Buffer) => out.push(d));
@@ -69,7 +57,6 @@ export function runSsh(dir: string, config: string, args: string[], input?: Buff
   child.stdin!.on('error', () => {});
   const exited = new Promise<number | string>((resolve) => {
     child.once('close', (code, signal) => {
-      live.delete(child);
       resolve(code ?? signal ?? 'unknown');
     });
   });

@@ -19,6 +19,13 @@ export interface Spawned {
 }
 
 const live = new Set<ChildProcess>();
+
+/** Kills `child` if this test process ends first, however it ends. */
+export function trackChild(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
 const killAll = () => {
   for (const child of live) child.kill('SIGKILL');
 };
@@ -38,7 +45,7 @@ export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
+  trackChild(child);
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {
@@ -47,10 +54,7 @@ export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exit = once(child, 'exit').then(([code, signal]) => {
-    live.delete(child);
-    return (code ?? signal) as number | string;
-  });
+  const exit = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   return {
     child,
     output: () => text,

@@ -47,6 +47,13 @@ export function requestReplyServer(reply: (request: Buffer) => Buffer): Promise<
   });
 }
 
+/** A loopback port nobody listens on (just released): for what needs a number before it starts. */
+export async function freePort(): Promise<number> {
+  const probe = await listen(() => {});
+  await probe.close();
+  return probe.port;
+}
+
 export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host, allowHalfOpen: true }, () => {

@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { waitUntil } from './sockets.js';
+import { trackChild } from './processes.js';
+import { freePort, waitUntil } from './sockets.js';
 
 export const TINYPROXY_BIN = '/usr/bin/tinyproxy';
 
@@ -24,15 +24,6 @@ export interface Tinyproxy {
   /** How many CONNECT requests it logged for `authority` (host:port). */
   connects(authority: string): number;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Debian's tinyproxy in the foreground on a loopback ephemeral port, with a throwaway config in `dir`. */
@@ -55,6 +46,7 @@ export async function startTinyproxy(dir: string, options: { connectPorts: numbe
     ].join('\n'),
   );
   const child: ChildProcess = spawn(TINYPROXY_BIN, ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  trackChild(child);
   let text = '';
   child.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
