@@ -4,9 +4,6 @@
  * rather than repeating them (see shared/spec/netunnel-wire.md §2).
  */
 
-/** The version string exchanged in POST /channels; the original's, so peers stay happy. */
-export const PROTOCOL_VERSION = '1.0.12';
-
 // ---- Routes ---------------------------------------------------------------------------
 
 /** Paths of the REST API; the server passes `:name` placeholders to get its route patterns. */
