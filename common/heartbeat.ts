@@ -1,7 +1,10 @@
 import type WebSocket from 'ws';
 
 interface Watched {
+  /** When the sweep last found the peer active. */
   lastSeen: number;
+  /** Set by every frame from the peer; the sweep turns it into `lastSeen`, so a frame costs no clock read. */
+  active: boolean;
   pinged: boolean;
 }
 
@@ -22,10 +25,9 @@ export class Heartbeat {
   }
 
   watch(ws: WebSocket): void {
-    const entry: Watched = { lastSeen: Date.now(), pinged: false };
+    const entry: Watched = { lastSeen: Date.now(), active: false, pinged: false };
     const seen = () => {
-      entry.lastSeen = Date.now();
-      entry.pinged = false;
+      entry.active = true;
     };
     this.#watched.set(ws, entry);
     ws.on('message', seen);
@@ -50,6 +52,12 @@ export class Heartbeat {
   #sweep(): void {
     const now = Date.now();
     for (const [ws, entry] of this.#watched) {
+      if (entry.active) {
+        entry.active = false;
+        entry.pinged = false;
+        entry.lastSeen = now;
+        continue;
+      }
       const silent = now - entry.lastSeen;
       if (silent >= this.#intervalMs + this.#timeoutMs) {
         ws.terminate();

@@ -2,6 +2,8 @@ import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { EOF_FRAME, MAX_FRAME_BYTES } from './protocol.js';
 
+const BINARY = { binary: true } as const;
+
 /** Close codes that end a data websocket cleanly; anything else is an abort. */
 const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
 
@@ -61,19 +63,21 @@ export class WebSocketStream extends Duplex {
     this.#send(chunk, callback);
   }
 
+  /** Queued chunks are framed where they lie: joining them first would copy every byte again. */
   override _writev(
     chunks: Array<{ chunk: Buffer }>,
     callback: (err?: Error | null) => void,
   ): void {
-    this.#send(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+    const last = chunks.length - 1;
+    for (let i = 0; i < last; i++) this.#send(chunks[i]!.chunk);
+    this.#send(chunks[last]!.chunk, callback);
   }
 
   /** Frames of at most MAX_FRAME_BYTES; the callback waits for the last one to reach the socket. */
-  #send(data: Buffer, callback: (err?: Error | null) => void): void {
+  #send(data: Buffer, callback?: (err?: Error | null) => void): void {
     for (let offset = 0; offset < data.length; offset += MAX_FRAME_BYTES) {
       const last = offset + MAX_FRAME_BYTES >= data.length;
-      const frame = data.subarray(offset, offset + MAX_FRAME_BYTES);
-      this.#ws.send(frame, { binary: true }, last ? callback : undefined);
+      this.#ws.send(data.subarray(offset, offset + MAX_FRAME_BYTES), BINARY, last ? callback : undefined);
     }
   }
 
