@@ -4,14 +4,8 @@
  */
 import { fetch } from 'undici';
 import { createDispatcher } from '../common/proxy-connect.js';
+import type { ProxyOptions } from '../common/proxy-connect.js';
 import { NetunnelError, errorMessage } from '../common/errors.js';
-
-export interface ProxySettings {
-  proxyUrl: string;
-  /** In clear; used only when both are given, as the original client does. */
-  username?: string;
-  password?: string;
-}
 
 /** A check must not hold an API request (and the caller) for long. */
 export const PROXY_CHECK_TIMEOUT_MS = 10_000;
@@ -21,9 +15,9 @@ export const PROXY_CHECK_TIMEOUT_MS = 10_000;
  * default test URL, https://google.com, redirects) and throws PROXY_CHECK_FAILED unless the
  * final answer is 2xx.
  */
-export async function checkProxy(settings: ProxySettings, testUrl: string, timeoutMs = PROXY_CHECK_TIMEOUT_MS): Promise<void> {
+export async function checkProxy(proxy: ProxyOptions, testUrl: string, timeoutMs = PROXY_CHECK_TIMEOUT_MS): Promise<void> {
   // The dispatcher a client uses: http:// in absolute form, https:// through CONNECT.
-  const agent = createDispatcher({ url: settings.proxyUrl, username: settings.username, password: settings.password }, undefined);
+  const agent = createDispatcher(proxy, undefined);
   const signal = AbortSignal.timeout(timeoutMs);
   let status: number;
   try {
@@ -32,7 +26,7 @@ export async function checkProxy(settings: ProxySettings, testUrl: string, timeo
     await response.body?.cancel();
   } catch (err) {
     if (signal.aborted) throw checkFailed(`no answer from ${testUrl} through the proxy within ${timeoutMs / 1000} s`, err);
-    throw checkFailed(explainFailure(err, settings, testUrl), err);
+    throw checkFailed(explainFailure(err, proxy, testUrl), err);
   } finally {
     // The agent served this one check; nothing may linger on its sockets.
     void agent.destroy().catch(() => undefined);
@@ -42,17 +36,17 @@ export async function checkProxy(settings: ProxySettings, testUrl: string, timeo
 
 const PROXY_CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
-function explainFailure(err: unknown, settings: ProxySettings, testUrl: string): string {
+function explainFailure(err: unknown, proxy: ProxyOptions, testUrl: string): string {
   const cause = rootCause(err);
   const proxyStatus = /^Proxy (?:response|Authentication Required) \((\d{3})\)/.exec(cause.message)?.[1];
   if (proxyStatus === '407') {
-    return settings.username ? 'the proxy refused the credentials (407)' : 'the proxy requires credentials (407); give username and password';
+    return proxy.username ? 'the proxy refused the credentials (407)' : 'the proxy requires credentials (407); give username and password';
   }
   // Tunnelling (https) failed: the proxy answered the CONNECT with something other than 200.
   if (proxyStatus) return `the proxy could not open a tunnel to ${new URL(testUrl).host} (${proxyStatus})`;
   // We never open a connection to the test URL ourselves (the proxy does), so these are about the proxy.
   if (PROXY_CONNECT_ERRORS.has(String((cause as NodeJS.ErrnoException).code))) {
-    return `cannot connect to the proxy ${settings.proxyUrl}: ${cause.message}`;
+    return `cannot connect to the proxy ${proxy.url}: ${cause.message}`;
   }
   // fetch's blocked-port list (the browsers'), e.g. 1, 9, 6000.
   if (cause.message === 'bad port') {

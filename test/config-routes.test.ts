@@ -247,7 +247,7 @@ describe('GET/POST /config/http-proxy', () => {
   test('the proxy check gives up after its timeout', async () => {
     const silent = await listen(() => {});
     try {
-      await assert.rejects(checkProxy({ proxyUrl: `http://127.0.0.1:${silent.port}` }, 'http://127.0.0.1:4041/', 200), {
+      await assert.rejects(checkProxy({ url: `http://127.0.0.1:${silent.port}` }, 'http://127.0.0.1:4041/', 200), {
         code: 'PROXY_CHECK_FAILED',
         message: 'HTTP proxy check failed: no answer from http://127.0.0.1:4041/ through the proxy within 0.2 s',
       });

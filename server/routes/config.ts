@@ -6,7 +6,7 @@ import type { Channels } from '../channels.js';
 import type { HttpProxyConfig } from '../config/defaults.js';
 import type { ConfigStore } from '../config/store.js';
 import { checkProxy } from '../http-proxy.js';
-import type { ProxySettings } from '../http-proxy.js';
+import type { ProxyOptions } from '../../common/proxy-connect.js';
 
 /** `/config/http-proxy` and `/config/factory-reset` (wire spec §2.2, §3.1, §6). */
 export const configRoutes: FastifyPluginAsync<{ config: ConfigStore; channels: Channels }> = async (app, { config, channels }) => {
@@ -22,7 +22,7 @@ export const configRoutes: FastifyPluginAsync<{ config: ConfigStore; channels: C
       // Encrypted here, in the update queue, so a factory reset (new key) cannot slip in between.
       draft.http_proxy = settings ? encrypted(settings, config) : null;
     });
-    request.log.info({ proxyUrl: settings?.proxyUrl ?? null }, settings ? 'HTTP proxy set' : 'HTTP proxy removed');
+    request.log.info({ proxyUrl: settings?.url ?? null }, settings ? 'HTTP proxy set' : 'HTTP proxy removed');
     return describeProxy(config.config.http_proxy);
   });
 
@@ -49,10 +49,10 @@ function describeProxy(stored: Readonly<HttpProxyConfig> | null): HttpProxyRespo
 }
 
 /** The proxy the request asks for (undefined: remove it), or a 400 saying what is wrong. */
-function proxySettings(body: SetHttpProxyRequest): ProxySettings | undefined {
+function proxySettings(body: SetHttpProxyRequest): ProxyOptions | undefined {
   if (body.proxy_url === null) return undefined;
-  const proxyUrl = httpUrl('proxy_url', body.proxy_url);
-  const { username, password } = new URL(proxyUrl);
+  const url = httpUrl('proxy_url', body.proxy_url);
+  const { username, password } = new URL(url);
   if (username || password) {
     throw badRequest('proxy_url must not hold credentials (they would be stored in clear); send username and password instead');
   }
@@ -60,7 +60,7 @@ function proxySettings(body: SetHttpProxyRequest): ProxySettings | undefined {
   if (Boolean(body.username) !== Boolean(body.password)) {
     throw badRequest('HTTP proxy authentication should include both username and password');
   }
-  return body.username ? { proxyUrl, username: body.username, password: body.password } : { proxyUrl };
+  return body.username ? { url, username: body.username, password: body.password } : { url };
 }
 
 function httpUrl(field: string, value: string): string {
@@ -76,9 +76,9 @@ function httpUrl(field: string, value: string): string {
   return value;
 }
 
-function encrypted({ proxyUrl, username, password }: ProxySettings, config: ConfigStore): HttpProxyConfig {
+function encrypted({ url, username, password }: ProxyOptions, config: ConfigStore): HttpProxyConfig {
   return {
-    proxy_url: proxyUrl,
+    proxy_url: url,
     username: username ? config.encryptSecret(username) : null,
     password: password ? config.encryptSecret(password) : null,
   };
