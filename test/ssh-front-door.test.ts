@@ -1,60 +1,41 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { TunnelRegistry } from '../server/tunnel-registry.js';
 import { startSshFrontDoor } from '../server/ssh/front-door.js';
 import type { SshFrontDoor } from '../server/ssh/front-door.js';
-import { makeKey, runSsh, writeSshConfig } from './support/openssh.js';
-import type { SshProcess } from './support/openssh.js';
+import { startSwitchboard } from './support/openssh.js';
+import type { SshProcess, Switchboard } from './support/openssh.js';
 import { echoServer, randomBytes, requestReplyServer, sha256, waitUntil } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
 
 const MiB = 1024 * 1024;
 
 describe('SSH front door with the real OpenSSH client', () => {
+  let board: Switchboard;
   let dir: string;
-  let config: string;
-  let registry: TunnelRegistry;
   let door: SshFrontDoor;
   let echo: TestServer;
   let replier: TestServer;
   let listener: SshProcess;
   let listenKey: string;
   let initKey: string;
-  const spawned: SshProcess[] = [];
-
-  const ssh = (key: string, user: string, args: string[], input?: Buffer, command: string[] = []): SshProcess => {
-    const p = runSsh(dir, config, ['-i', key, '-p', String(door.port), ...args, `${user}@127.0.0.1`, ...command], input);
-    spawned.push(p);
-    return p;
-  };
-
-  const resolves = (name: string, port: number): boolean => registry.find(name, port) !== undefined;
+  const ssh: Switchboard['ssh'] = (...args) => board.ssh(...args);
+  const resolves: Switchboard['resolves'] = (name, port) => board.resolves(name, port);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'netunnel-ssh-'));
-    config = writeSshConfig(dir);
-    const listen = makeKey(dir, 'listen_key');
-    const init = makeKey(dir, 'init_key');
-    listenKey = listen.path;
-    initKey = init.path;
-    await writeFile(
-      join(dir, 'authorized_keys'),
-      [`access="listen",alias="gw1-alias" ${listen.pub}`, `access="initiate",permitopen="gw1:22",permitopen="gw1:80",permitopen="nope:22",permitopen="gw1-alias:*" ${init.pub}`, 'garbage line', ''].join('\n'),
-    );
-    registry = new TunnelRegistry();
-    door = await startSshFrontDoor({
-      port: 0,
-      hostKeyPath: join(dir, 'host_key'),
-      authorizedKeysPath: join(dir, 'authorized_keys'),
-      registry,
-      logger: pino({ level: 'silent' }),
-    });
+    board = await startSwitchboard({ listen_key: 'ed25519', init_key: 'ed25519' }, ({ listen_key: listen, init_key: init }) => [
+      `access="listen",alias="gw1-alias" ${listen!.pub}`,
+      `access="initiate",permitopen="gw1:22",permitopen="gw1:80",permitopen="nope:22",permitopen="gw1-alias:*" ${init!.pub}`,
+      'garbage line',
+    ]);
+    ({ dir, door } = board);
+    listenKey = board.keys.listen_key!.path;
+    initKey = board.keys.init_key!.path;
     echo = await echoServer();
     replier = await requestReplyServer((request) => Buffer.concat([Buffer.from('reply to '), request]));
     listener = ssh(listenKey, 'gw1', ['-N', '-R', `22:localhost:${echo.port}`, '-R', `80:localhost:${replier.port}`]);
@@ -62,11 +43,9 @@ describe('SSH front door with the real OpenSSH client', () => {
   });
 
   after(async () => {
-    await Promise.all(spawned.map((p) => p.kill()));
-    await door?.close();
+    await board?.close();
     await echo?.close();
     await replier?.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('the host key was generated with mode 0600', async () => {

@@ -2,27 +2,20 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { TunnelRegistry } from '../server/tunnel-registry.js';
-import { startSshFrontDoor } from '../server/ssh/front-door.js';
-import type { SshFrontDoor } from '../server/ssh/front-door.js';
-import { makeKey, runSsh, writeSshConfig } from './support/openssh.js';
-import type { SshProcess } from './support/openssh.js';
+import { makeKey, startSwitchboard } from './support/openssh.js';
+import type { SshProcess, Switchboard } from './support/openssh.js';
 import { echoServer, exchange, listen, randomBytes, requestReplyServer, sha256, waitUntil } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
 
 const MiB = 1024 * 1024;
 
 describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () => {
+  let board: Switchboard;
   let dir: string;
-  let config: string;
-  let registry: TunnelRegistry;
-  let door: SshFrontDoor;
   let echo: TestServer;
   let replyA: TestServer;
   let replyB: TestServer;
@@ -30,15 +23,10 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
   let listenKey: string;
   let initKey: string;
   let fromKey: string;
-  const spawned: SshProcess[] = [];
   const servers: TestServer[] = [];
 
-  const ssh = (key: string, user: string, args: string[], input?: Buffer): SshProcess => {
-    const p = runSsh(dir, config, ['-i', key, '-p', String(door.port), ...args, `${user}@127.0.0.1`], input);
-    spawned.push(p);
-    return p;
-  };
-  const resolves = (name: string, port: number): boolean => registry.find(name, port) !== undefined;
+  const ssh = (key: string, user: string, args: string[], input?: Buffer): SshProcess => board.ssh(key, user, args, input);
+  const resolves: Switchboard['resolves'] = (name, port) => board.resolves(name, port);
   /** Starts `ssh -N -R port:localhost:target user@...` and waits until `registeredAs` (default: user) resolves. */
   const listener = async (user: string, port: number, target: number, registeredAs = user): Promise<SshProcess> => {
     const p = ssh(listenKey, user, ['-N', '-R', `${port}:localhost:${target}`]);
@@ -48,26 +36,15 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
   };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'netunnel-ssh-'));
-    config = writeSshConfig(dir);
-    const listen_ = makeKey(dir, 'listen_key');
-    const init = makeKey(dir, 'init_key');
-    const from = makeKey(dir, 'from_key', 'ecdsa');
-    listenKey = listen_.path;
-    initKey = init.path;
-    fromKey = from.path;
-    await writeFile(
-      join(dir, 'authorized_keys'),
-      [`access="listen" ${listen_.pub}`, `access="initiate" ${init.pub}`, `from="10.0.0.0/8",access="initiate" ${from.pub}`, ''].join('\n'),
-    );
-    registry = new TunnelRegistry();
-    door = await startSshFrontDoor({
-      port: 0,
-      hostKeyPath: join(dir, 'host_key'),
-      authorizedKeysPath: join(dir, 'authorized_keys'),
-      registry,
-      logger: pino({ level: 'silent' }),
-    });
+    board = await startSwitchboard({ listen_key: 'ed25519', init_key: 'ed25519', from_key: 'ecdsa' }, (keys) => [
+      `access="listen" ${keys.listen_key!.pub}`,
+      `access="initiate" ${keys.init_key!.pub}`,
+      `from="10.0.0.0/8",access="initiate" ${keys.from_key!.pub}`,
+    ]);
+    ({ dir } = board);
+    listenKey = board.keys.listen_key!.path;
+    initKey = board.keys.init_key!.path;
+    fromKey = board.keys.from_key!.path;
     echo = await echoServer();
     replyA = await requestReplyServer((r) => Buffer.concat([Buffer.from('A:'), r]));
     replyB = await requestReplyServer((r) => Buffer.concat([Buffer.from('B:'), r]));
@@ -76,10 +53,8 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
   });
 
   after(async () => {
-    await Promise.all(spawned.map((p) => p.kill()));
-    await door?.close();
+    await board?.close();
     await Promise.all(servers.map((s) => s.close()));
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('-W carries 32 MiB each way exactly', async () => {

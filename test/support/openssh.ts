@@ -1,7 +1,13 @@
 import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
+import { startSshFrontDoor } from '../../server/ssh/front-door.js';
+import type { SshFrontDoor } from '../../server/ssh/front-door.js';
+import { TunnelRegistry } from '../../server/tunnel-registry.js';
 import { trackChild } from './processes.js';
 
 export const SSH = '/usr/bin/ssh';
@@ -69,6 +75,60 @@ export function runSsh(dir: string, config: string, args: string[], input?: Buff
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
+    },
+  };
+}
+
+export interface Switchboard {
+  dir: string;
+  config: string;
+  registry: TunnelRegistry;
+  door: SshFrontDoor;
+  keys: Record<string, { path: string; pub: string }>;
+  /** `ssh -i KEY -p DOOR ...args USER@127.0.0.1 ...command`; stopped by close(). */
+  ssh(key: string, user: string, args: string[], input?: Buffer, command?: string[]): SshProcess;
+  resolves(name: string, port: number): boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * An SSH front door in this process on an ephemeral loopback port, in a fresh folder with
+ * keys made by ssh-keygen (`keyTypes`: name -> type) and the authorized_keys lines
+ * `authorized(keys)` gives.
+ */
+export async function startSwitchboard(
+  keyTypes: Record<string, string>,
+  authorized: (keys: Switchboard['keys']) => string[],
+): Promise<Switchboard> {
+  const dir = await mkdtemp(join(tmpdir(), 'netunnel-ssh-'));
+  const config = writeSshConfig(dir);
+  const keys = Object.fromEntries(Object.entries(keyTypes).map(([name, type]) => [name, makeKey(dir, name, type)]));
+  await writeFile(join(dir, 'authorized_keys'), [...authorized(keys), ''].join('\n'));
+  const registry = new TunnelRegistry();
+  const door = await startSshFrontDoor({
+    port: 0,
+    hostKeyPath: join(dir, 'host_key'),
+    authorizedKeysPath: join(dir, 'authorized_keys'),
+    registry,
+    logger: pino({ level: 'silent' }),
+  });
+  const spawned: SshProcess[] = [];
+  return {
+    dir,
+    config,
+    registry,
+    door,
+    keys,
+    ssh(key, user, args, input, command = []) {
+      const p = runSsh(dir, config, ['-i', key, '-p', String(door.port), ...args, `${user}@127.0.0.1`, ...command], input);
+      spawned.push(p);
+      return p;
+    },
+    resolves: (name, port) => registry.find(name, port) !== undefined,
+    async close() {
+      await Promise.all(spawned.map((p) => p.kill()));
+      await door.close();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
