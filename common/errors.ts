@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'NOT_FOUND'
   | 'FORBIDDEN'
+  | 'AUTH_FAILED'
   | 'CONFLICT'
   | 'LIMIT_REACHED'
   | 'DESTINATION_NOT_ALLOWED'
@@ -30,6 +31,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
   NOT_FOUND: 404,
   FORBIDDEN: 403,
+  // The server (or a peer) refused our credentials.
+  AUTH_FAILED: 403,
   CONFLICT: 409,
   LIMIT_REACHED: 429,
   DESTINATION_NOT_ALLOWED: 403,
