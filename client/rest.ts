@@ -4,6 +4,11 @@ import { NetunnelError, RemoteError, errorMessage } from '../common/errors.js';
 import { createDispatcher, describeTlsError, displayProxyUrl, proxyAuthError } from '../common/proxy-connect.js';
 import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
 
+/** Runs a request with credential headers, and may retry it once with new ones (client/auth-session.ts). */
+export interface RequestAuthorizer {
+  authorize<T>(send: (headers: Record<string, string>) => Promise<T>): Promise<T>;
+}
+
 /**
  * Calls a netunnel (or original NETunnel) server's REST API and reads answers by the
  * original's rule: a JSON object with `error` is a failure, an empty body is "no content".
@@ -13,16 +18,25 @@ export class RestClient {
   readonly #dispatcher: Dispatcher;
   readonly #headers: () => Promise<Record<string, string>>;
   readonly #proxy: ProxyOptions | undefined;
+  readonly #authorizer: RequestAuthorizer;
 
   constructor(
     baseUrl: string,
-    options: { dispatcher?: Dispatcher; headers?: () => Promise<Record<string, string>>; proxy?: ProxyOptions; tls?: ClientTlsOptions } = {},
+    options: {
+      dispatcher?: Dispatcher;
+      headers?: () => Promise<Record<string, string>>;
+      proxy?: ProxyOptions;
+      tls?: ClientTlsOptions;
+      /** Takes the place of `headers`: credentials from an auth plugin, renewed on a refusal. */
+      authorizer?: RequestAuthorizer;
+    } = {},
   ) {
     this.#baseUrl = baseUrl;
     this.#proxy = options.proxy;
     this.#dispatcher =
       options.dispatcher ?? (options.proxy || options.tls ? createDispatcher(options.proxy, options.tls) : new Agent({ connections: 8 }));
     this.#headers = options.headers ?? (async () => ({}));
+    this.#authorizer = options.authorizer ?? { authorize: async (send) => send(await this.#headers()) };
   }
 
   get<T>(path: string): Promise<T> {
@@ -37,18 +51,28 @@ export class RestClient {
     return this.#call<T>('DELETE', path, body);
   }
 
-  async close(): Promise<void> {
-    await this.#dispatcher.close();
+  /** A POST without credentials: how an auth plugin obtains them in the first place. */
+  postAnonymously<T>(path: string, body: unknown): Promise<T> {
+    return this.#send<T>('POST', path, body, {});
   }
 
-  async #call<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
+  /** Aborts whatever is still in flight: a server that stopped answering must not hold the caller. */
+  async close(): Promise<void> {
+    await this.#dispatcher.destroy();
+  }
+
+  #call<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
+    return this.#authorizer.authorize((headers) => this.#send<T>(method, path, body, headers));
+  }
+
+  async #send<T>(method: Dispatcher.HttpMethod, path: string, body: unknown, headers: Record<string, string>): Promise<T> {
     const url = this.#baseUrl + path;
     let response;
     try {
       response = await request(url, {
         method,
         dispatcher: this.#dispatcher,
-        headers: { ...(await this.#headers()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
         headersTimeout: 30_000,
         bodyTimeout: 30_000,
