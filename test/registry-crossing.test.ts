@@ -7,31 +7,38 @@ import { NetunnelClient } from '../client/client.js';
 import { silentLogger } from './support/in-process.js';
 import { makeKey, runSsh, writeSshConfig } from './support/openssh.js';
 import type { SshProcess } from './support/openssh.js';
-import { startClientProcess, startServerProcess } from './support/processes.js';
-import type { ServerProcess } from './support/processes.js';
+import { CLIENT_BIN, spawnNode, startClientProcess, startServerProcess } from './support/processes.js';
+import type { ClientProcess, ServerProcess } from './support/processes.js';
 import { echoServer, exchange, freePort, randomBytes, sha256 } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
 
-/** The websocket world reaches the SSH world by name: one registry behind both doors. */
-describe('a netunnel forward tunnel to an SSH listener by name', () => {
+/** One registry behind both doors: each world reaches the other's endpoints by name. */
+describe('registry crossings between the websocket and SSH doors', () => {
   let dir: string;
   let server: ServerProcess;
   let listener: SshProcess;
   let echo: TestServer;
   let sshPort: number;
+  let sshConfig: string;
+  let initKey: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'netunnel-crossing-'));
     const key = makeKey(dir, 'gw_key');
-    await writeFile(join(dir, 'authorized_keys'), `access="listen" ${key.pub}\n`);
+    const init = makeKey(dir, 'init_key');
+    initKey = init.path;
+    await writeFile(join(dir, 'authorized_keys'), `access="listen" ${key.pub}\naccess="initiate" ${init.pub}\n`);
+    await writeFile(join(dir, 'netunnel.conf'), JSON.stringify({ allowed_tunnel_names: { gw2: '22' } }));
     sshPort = await freePort();
     server = await startServerProcess([
+      '-c', join(dir, 'netunnel.conf'),
       '--ssh-port', String(sshPort),
       '--ssh-authorized-keys', join(dir, 'authorized_keys'),
       '--ssh-host-key', join(dir, 'host_key'),
     ]);
+    sshConfig = writeSshConfig(dir);
     echo = await echoServer();
-    listener = runSsh(dir, writeSshConfig(dir), ['-i', key.path, '-p', String(sshPort), '-N', '-R', `22:localhost:${echo.port}`, 'gw1@127.0.0.1']);
+    listener = runSsh(dir, sshConfig, ['-i', key.path, '-p', String(sshPort), '-N', '-R', `22:localhost:${echo.port}`, 'gw1@127.0.0.1']);
     // Not the login line ("authenticated as gw1"): the registration itself.
     await server.waitFor(/SSH listener .*gw1.* registered port 22/, 15_000);
   });
@@ -68,5 +75,84 @@ describe('a netunnel forward tunnel to an SSH listener by name', () => {
     } finally {
       await client.close();
     }
+  });
+
+  describe('a netunnel named reverse tunnel (named-reverse)', () => {
+    let named: ClientProcess;
+    let channelId: string;
+
+    before(async () => {
+      named = await startClientProcess(['-s', server.url, '-r', '--name', 'gw2', '--remote-port', '22', '--local-port', String(echo.port)]);
+      assert.match(named.output(), /Tunnel entrance socket: gw2:22\n/);
+      channelId = (await server.waitFor(/"channel":(\d+),"tunnel":\d+[^\n]*Registered as: gw2:22/))[1]!;
+    });
+
+    after(async () => {
+      await named?.stop();
+    });
+
+    test('is reached by ssh -W gw2:22, bytes exact both ways', async () => {
+      const payload = randomBytes(1024 * 1024);
+      const w = runSsh(dir, sshConfig, ['-i', initKey, '-p', String(sshPort), '-W', 'gw2:22', 'initiator@127.0.0.1'], payload);
+      assert.equal(await w.exited, 0, w.stderr());
+      assert.equal(sha256(w.stdout()), sha256(payload));
+    });
+
+    test("is reached by another netunnel client's forward tunnel to gw2", async () => {
+      const client = await startClientProcess(['-s', server.url, '--remote-address', 'gw2', '--remote-port', '22']);
+      try {
+        const payload = randomBytes(1024 * 1024);
+        assert.equal(sha256(await exchange(client.entrancePort, payload)), sha256(payload));
+      } finally {
+        await client.stop();
+      }
+    });
+
+    test('a name or port not in allowed_tunnel_names, or a channel without the feature, is refused', async () => {
+      const client = new NetunnelClient({ serverUrl: server.url, logger: silentLogger() });
+      const original = new NetunnelClient({ serverUrl: server.url, logger: silentLogger(), features: ['half-close'] });
+      await client.connect();
+      await original.connect();
+      try {
+        await assert.rejects(client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: echo.port, name: 'gw1', remotePort: 22 }), {
+          statusCode: 403,
+          message: 'Name gw1 is not allowed for a named reverse tunnel (see allowed_tunnel_names)',
+        });
+        await assert.rejects(client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: echo.port, name: 'gw2', remotePort: 80 }), {
+          statusCode: 403,
+          message: 'Port gw2:80 is not allowed for a named reverse tunnel (see allowed_tunnel_names)',
+        });
+        // The client library would not send it; the server must refuse it anyway.
+        const response = await fetch(`${server.url}/channels/${original.channelId}/tunnels`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ reverse: true, entrance_address: '127.0.0.1', entrance_port: 22, entrance_name: 'gw2' }),
+        });
+        assert.equal(response.status, 400);
+        assert.match(((await response.json()) as { error: string }).error, /entrance_name needs the named-reverse feature/);
+      } finally {
+        await client.close();
+        await original.close();
+      }
+    });
+
+    test('the CLI refuses --name without -r, and a named entrance without a port', async () => {
+      for (const [args, message] of [
+        [['--name', 'gw3'], /--name is for reverse tunnels \(-r\)/],
+        [['-r', '--name', 'gw3', '--remote-port', '0', '--local-port', '22'], /--remote-port must be a port number \(1-65535\), got "0"/],
+      ] as const) {
+        const cli = spawnNode(CLIENT_BIN, ['-s', server.url, ...args]);
+        assert.equal(await cli.exited(), 2, cli.output());
+        assert.match(cli.output(), message);
+      }
+    });
+
+    test('the name is released when its client goes away', async () => {
+      await named.stop();
+      await server.waitFor(new RegExp(`"channel":${channelId}[,}][^\\n]*"msg":"channel closed"`));
+      const w = runSsh(dir, sshConfig, ['-i', initKey, '-p', String(sshPort), '-W', 'gw2:22', 'initiator@127.0.0.1'], Buffer.from('x'));
+      assert.equal(await w.exited, 255);
+      assert.match(w.stderr(), /open failed: connect failed: Unknown name "gw2"/);
+    });
   });
 });

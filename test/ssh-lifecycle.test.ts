@@ -2,11 +2,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { makeKey, startSwitchboard } from './support/openssh.js';
+import { makeKey, runSsh, startExecServer, startSwitchboard } from './support/openssh.js';
 import type { SshProcess, Switchboard } from './support/openssh.js';
 import { echoServer, exchange, listen, randomBytes, requestReplyServer, sha256, waitUntil } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
@@ -195,12 +195,48 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
     }
   });
 
-  test('a duplicate port on one connection and port 0 are refused', async () => {
+  test('a duplicate port on one connection is refused', async () => {
     const dupPort = ssh(listenKey, 'twice', ['-N', '-R', `22:localhost:${echo.port}`, '-R', `22:127.0.0.1:${echo.port}`]);
     assert.equal(await dupPort.exited, 255);
     assert.match(dupPort.stderr(), /remote port forwarding failed for listen port 22/);
-    const zero = ssh(listenKey, 'zero', ['-N', '-R', `0:localhost:${echo.port}`]);
-    assert.equal(await zero.exited, 255);
-    assert.match(zero.stderr(), /remote port forwarding failed for listen port 0/);
+  });
+
+  test('-R 0 gets a virtual port allocated and reported (RFC 4254 §7.1), reachable by name', async () => {
+    const zero = ssh(listenKey, 'zero', ['-N', '-R', `0:localhost:${replyA.port}`]);
+    await waitUntil(() => /Allocated port \d+/.test(zero.stderr()) || zero.child.exitCode !== null, 15_000, 'the allocated port');
+    const port = Number(/Allocated port (\d+) for remote forward to localhost:/.exec(zero.stderr())?.[1]);
+    assert.ok(port >= 49152 && port <= 65535, zero.stderr());
+    try {
+      const w = ssh(initKey, 'initiator', ['-W', `zero:${port}`], Buffer.from('dyn'));
+      assert.equal(await w.exited, 0, w.stderr());
+      assert.equal(w.stdout().toString(), 'A:dyn');
+    } finally {
+      await zero.kill();
+    }
+  });
+
+  test('ssh -J through the switchboard reaches an SSH server behind a listener', async () => {
+    const target = await startExecServer();
+    const gw = await listener('jumpgw', 22, target.port);
+    try {
+      const config = join(dir, 'ssh_config_jump');
+      const hosts = [
+        'Host sb',
+        '  HostName 127.0.0.1',
+        `  Port ${board.door.port}`,
+        '  User initiator',
+        `  IdentityFile ${initKey}`,
+        'Host jumpgw',
+        '  User root',
+        `  IdentityFile ${initKey}`,
+      ];
+      await writeFile(config, `${await readFile(board.config, 'utf8')}${hosts.join('\n')}\n`);
+      const jump = runSsh(dir, config, ['-J', 'sb', 'jumpgw', 'echo', 'through the door']);
+      assert.equal(await jump.exited, 0, jump.stderr());
+      assert.equal(jump.stdout().toString(), 'ran: echo through the door\n');
+    } finally {
+      await gw.kill();
+      await target.close();
+    }
   });
 });

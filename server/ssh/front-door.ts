@@ -11,6 +11,7 @@ import type { TunnelRegistry, RegistrationHandle, OwnerInfo } from '../tunnel-re
 import { findKey, fingerprintOf, fromAllows, normalizeAddress, parseAuthorizedKeys, permitOpenAllows } from './authorized-keys.js';
 import type { AuthorizedKey } from './authorized-keys.js';
 import { channelStream } from './channel-stream.js';
+import { DEFAULT_MAX_CIRCUITS_PER_KEY, DEFAULT_MAX_FORWARDS_PER_KEY, PerKeyLimit } from './key-limits.js';
 
 export const DEFAULT_SSH_PORT = 1878;
 
@@ -28,6 +29,10 @@ export interface SshFrontDoorOptions {
   authTimeoutMs?: number;
   /** Public-key attempts per connection (queries and signed attempts count once per key). */
   maxAuthAttempts?: number;
+  /** Virtual ports one key may hold at once, over all its connections. */
+  maxForwardsPerKey?: number;
+  /** Circuits one key may have open (or opening) at once, over all its connections. */
+  maxCircuitsPerKey?: number;
 }
 
 export interface SshFrontDoor {
@@ -40,6 +45,16 @@ export interface SshFrontDoor {
 // Channel open failure reason codes (RFC 4254 §5.1).
 const ADMINISTRATIVELY_PROHIBITED = 1;
 const CONNECT_FAILED = 2;
+const RESOURCE_SHORTAGE = 4;
+
+/** Virtual ports handed out for `-R 0:...` (RFC 4254 §7.1): IANA's dynamic range. */
+const DYNAMIC_PORTS = { first: 49152, last: 65535 };
+
+/** The first dynamic port this connection does not forward yet. */
+function allocatePort(taken: ReadonlyMap<number, unknown>): number | undefined {
+  for (let port = DYNAMIC_PORTS.first; port <= DYNAMIC_PORTS.last; port++) if (!taken.has(port)) return port;
+  return undefined;
+}
 
 /** Loads the host key, generating and saving an ed25519 key (mode 0600) if the file is missing. */
 function loadHostKey(path: string, logger: Logger): { key: Buffer; fingerprint: string } {
@@ -127,6 +142,13 @@ interface Forward {
   bindAddr: string;
   port: number;
   handle: RegistrationHandle;
+  /** Gives the key's forward back to its limit. */
+  release: () => void;
+}
+
+function dropForward(forward: Forward): void {
+  forward.handle.unregister();
+  forward.release();
 }
 
 export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<SshFrontDoor> {
@@ -135,6 +157,8 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
   const openTimeoutMs = options.openTimeoutMs ?? 15_000;
   const authTimeoutMs = options.authTimeoutMs ?? 30_000;
   const maxAuthAttempts = options.maxAuthAttempts ?? 10;
+  const forwardLimit = new PerKeyLimit(options.maxForwardsPerKey ?? DEFAULT_MAX_FORWARDS_PER_KEY, 'forwarded ports', 'max_forwards_per_key');
+  const circuitLimit = new PerKeyLimit(options.maxCircuitsPerKey ?? DEFAULT_MAX_CIRCUITS_PER_KEY, 'open circuits', 'max_circuits_per_key');
   const authorized = new AuthorizedKeysFile(options.authorizedKeysPath, logger);
   const hostKey = loadHostKey(options.hostKeyPath, logger);
   logger.info(`SSH host key ${options.hostKeyPath}: ${hostKey.fingerprint}`);
@@ -154,7 +178,7 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
     client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'SSH connection error'));
     client.on('close', () => {
       clients.delete(client);
-      for (const forward of forwards.values()) forward.handle.unregister();
+      for (const forward of forwards.values()) dropForward(forward);
       if (forwards.size > 0) log.info(`SSH listener ${describe()} left; its ports ${[...forwards.keys()].join(', ')} are gone`);
       forwards.clear();
     });
@@ -219,23 +243,26 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
       if (name === 'tcpip-forward' && 'bindPort' in info) {
         if (!key.access.has('listen')) return no('no access="listen" permission');
         if (key.noPortForwarding) return no('no-port-forwarding is set for this key');
-        if (info.bindPort === 0) return no('dynamic port 0 is not supported; give a port number');
         if (forwards.has(info.bindPort)) return no(`port ${info.bindPort} is already forwarded on this connection`);
+        const port = info.bindPort === 0 ? allocatePort(forwards) : info.bindPort;
+        if (port === undefined) return no('no dynamic port is left on this connection');
         const bindAddr = info.bindAddr;
-        const port = info.bindPort;
+        let release: (() => void) | undefined;
         try {
+          release = forwardLimit.take(key.fingerprint);
           const handle = registry.register(names(), port, { open: (originator) => openForwarded(client, bindAddr, port, originator, openTimeoutMs) }, owner);
-          forwards.set(port, { bindAddr, port, handle });
+          forwards.set(port, { bindAddr, port, handle, release });
         } catch (err) {
+          release?.();
           return no(errorMessage(err));
         }
-        log.info(`SSH listener ${describe()} registered port ${port}`);
-        return ok();
+        log.info(`SSH listener ${describe()} registered port ${port}${info.bindPort === 0 ? ' (allocated for -R 0)' : ''}`);
+        return ok(port);
       }
       if (name === 'cancel-tcpip-forward' && 'bindPort' in info) {
         const forward = forwards.get(info.bindPort);
         if (!forward) return no(`port ${info.bindPort} is not forwarded`);
-        forward.handle.unregister();
+        dropForward(forward);
         forwards.delete(info.bindPort);
         log.info(`SSH listener ${describe()} cancelled port ${info.bindPort}`);
         return ok();
@@ -253,15 +280,23 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
       if (!permitOpenAllows(key, info.destIP, info.destPort)) {
         return refuse(ADMINISTRATIVELY_PROHIBITED, `${info.destIP}:${info.destPort} is not allowed by permitopen for this key`);
       }
+      let release: () => void;
+      try {
+        release = circuitLimit.take(key.fingerprint);
+      } catch (err) {
+        return refuse(RESOURCE_SHORTAGE, errorMessage(err));
+      }
       let provider;
       try {
         provider = registry.resolve(info.destIP, info.destPort);
       } catch (err) {
+        release();
         return refuse(CONNECT_FAILED, errorMessage(err));
       }
       provider.open({ host: info.srcIP, port: info.srcPort }).then(
         (target) => {
           if (!clients.has(client)) {
+            release();
             target.destroy();
             return;
           }
@@ -269,10 +304,14 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
           channel.setMaxListeners?.(20);
           log.debug(`SSH circuit ${describe()} -> ${info.destIP}:${info.destPort} open`);
           void splice(channelStream(channel), target).then((result) => {
+            release();
             log.debug({ ...result, error: result.error && errorMessage(result.error) }, `SSH circuit to ${info.destIP}:${info.destPort} closed`);
           });
         },
-        (err: unknown) => refuse(CONNECT_FAILED, errorMessage(err)),
+        (err: unknown) => {
+          release();
+          refuse(CONNECT_FAILED, errorMessage(err));
+        },
       );
     });
 

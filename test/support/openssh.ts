@@ -4,9 +4,12 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import ssh2 from 'ssh2';
 import { startSshFrontDoor } from '../../server/ssh/front-door.js';
-import type { SshFrontDoor } from '../../server/ssh/front-door.js';
+import type { SshFrontDoor, SshFrontDoorOptions } from '../../server/ssh/front-door.js';
 import { TunnelRegistry } from '../../server/tunnel-registry.js';
 import { trackChild } from './processes.js';
 
@@ -50,11 +53,11 @@ export interface SshProcess {
   kill(): Promise<void>;
 }
 
-/** Runs `ssh -F config ...args` (no shell, no agent, HOME in the test folder). */
+/** Runs `ssh -F config ...args` (no shell, no agent, HOME and current folder in the test folder). */
 export function runSsh(dir: string, config: string, args: string[], input?: Buffer): SshProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
   delete env.SSH_AUTH_SOCK;
-  const child = spawn(SSH, ['-F', config, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(SSH, ['-F', config, ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
   trackChild(child);
   const out: Buffer[] = [];
   let err = '';
@@ -88,6 +91,8 @@ export interface Switchboard {
   /** `ssh -i KEY -p DOOR ...args USER@127.0.0.1 ...command`; stopped by close(). */
   ssh(key: string, user: string, args: string[], input?: Buffer, command?: string[]): SshProcess;
   resolves(name: string, port: number): boolean;
+  /** The front door's log so far (info and up), one JSON line per entry. */
+  logs(): string;
   close(): Promise<void>;
 }
 
@@ -99,18 +104,27 @@ export interface Switchboard {
 export async function startSwitchboard(
   keyTypes: Record<string, string>,
   authorized: (keys: Switchboard['keys']) => string[],
+  options: Partial<SshFrontDoorOptions> = {},
 ): Promise<Switchboard> {
   const dir = await mkdtemp(join(tmpdir(), 'netunnel-ssh-'));
   const config = writeSshConfig(dir);
   const keys = Object.fromEntries(Object.entries(keyTypes).map(([name, type]) => [name, makeKey(dir, name, type)]));
   await writeFile(join(dir, 'authorized_keys'), [...authorized(keys), ''].join('\n'));
   const registry = new TunnelRegistry();
+  let log = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      log += chunk.toString();
+      callback();
+    },
+  });
   const door = await startSshFrontDoor({
     port: 0,
     hostKeyPath: join(dir, 'host_key'),
     authorizedKeysPath: join(dir, 'authorized_keys'),
     registry,
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: 'info' }, sink),
+    ...options,
   });
   const spawned: SshProcess[] = [];
   return {
@@ -125,10 +139,49 @@ export async function startSwitchboard(
       return p;
     },
     resolves: (name, port) => registry.find(name, port) !== undefined,
+    logs: () => log,
     async close() {
       await Promise.all(spawned.map((p) => p.kill()));
       await door.close();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+export interface ExecServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A stand-in for the sshd of a machine behind a listener: an ssh2 server on loopback that
+ * lets any public key in and answers every `exec` with `ran: <command>` and exit status 0.
+ */
+export async function startExecServer(): Promise<ExecServer> {
+  // ssh2's Server refuses the generated key as the string it comes as; as a Buffer it parses.
+  const hostKey = Buffer.from(ssh2.utils.generateKeyPairSync('ed25519').private);
+  const clients = new Set<ssh2.Connection>();
+  const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
+    clients.add(client);
+    client.on('error', () => {});
+    client.on('close', () => clients.delete(client));
+    client.on('authentication', (ctx) => (ctx.method === 'publickey' ? ctx.accept() : ctx.reject(['publickey'])));
+    client.on('session', (accept) => {
+      accept().on('exec', (acceptExec, _reject, info) => {
+        const channel = acceptExec();
+        channel.write(`ran: ${info.command}\n`);
+        channel.exit(0);
+        channel.end();
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of clients) client.end();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -1,0 +1,60 @@
+import type { Duplex } from 'node:stream';
+import type WebSocket from 'ws';
+import type { Logger } from 'pino';
+import type { Channel } from '../common/channel.js';
+import { DATA_FIRST_FRAME } from '../common/protocol.js';
+import { WebSocketPool } from '../common/websocket-pool.js';
+import { WebSocketStream } from '../common/websocket-stream.js';
+import type { NamedEntrances } from './named-entrances.js';
+import { RequestedWebSockets } from './requested-websockets.js';
+import type { ServerTunnel } from './server-tunnels.js';
+import type { OwnerInfo, RegistrationHandle } from './tunnel-registry.js';
+
+/**
+ * Reverse tunnel whose entrance is a name in the tunnel registry (extension `named-reverse`)
+ * instead of a listening socket: whoever resolves `name:port` (an SSH initiator, a forward
+ * tunnel's exit) gets a data websocket the client was asked to open, as for a TCP entrance.
+ */
+export class ServerNamedReverseTunnel implements ServerTunnel {
+  readonly reverse = true;
+  readonly #pool: WebSocketPool;
+  readonly #requested: RequestedWebSockets;
+  readonly #streams = new Set<Duplex>();
+  readonly #halfClose: boolean;
+  #handle: RegistrationHandle | undefined;
+
+  constructor(
+    readonly id: number,
+    options: { channel: Channel; halfClose: boolean; logger: Logger },
+  ) {
+    this.#halfClose = options.halfClose;
+    this.#requested = new RequestedWebSockets(options.channel, id);
+    this.#pool = new WebSocketPool(() => this.#requested.request(), { logger: options.logger });
+  }
+
+  /** Registers `name:port`; throws (registering nothing) if the name is not allowed or invalid. */
+  start(entrances: NamedEntrances, name: string, port: number, owner: OwnerInfo): void {
+    this.#handle = entrances.register(name, port, { open: () => this.#open() }, owner);
+    this.#pool.prime();
+  }
+
+  accept(ws: WebSocket): void {
+    if (!this.#requested.deliver(ws)) this.#pool.offer(ws);
+  }
+
+  /** Unregisters the name; live connections finish unless `force`. */
+  stop(force: boolean): void {
+    this.#handle?.unregister();
+    this.#pool.close();
+    if (force) for (const stream of this.#streams) stream.destroy();
+  }
+
+  async #open(): Promise<Duplex> {
+    const ws = await this.#pool.take();
+    ws.send(DATA_FIRST_FRAME);
+    const stream = new WebSocketStream(ws, { halfClose: this.#halfClose });
+    this.#streams.add(stream);
+    stream.once('close', () => this.#streams.delete(stream));
+    return stream;
+  }
+}
