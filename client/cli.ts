@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
-import { EXIT, fail, parseCommandLine, parsePort } from '../common/cli-support.js';
+import { loadClientAuth } from '../common/auth-plugins.js';
+import { EXIT, exitCodeFor, fail, parseCommandLine, parsePort } from '../common/cli-support.js';
 import { createLogger } from '../common/logger.js';
 import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
 import { runTunnelSession } from './tunnel-session.js';
@@ -22,9 +23,14 @@ Options:
       --remote-address ADDR forward: exit address; reverse: listen address (default 127.0.0.1)
       --remote-port PORT    forward: exit port; reverse: listen port (default 22)
   -r, --reverse             reverse tunnel
+      --name NAME           reverse: no listening socket on the server; register the
+                            entrance as NAME:REMOTE-PORT in its tunnel registry, for
+                            ssh -W NAME:PORT and forward tunnels to NAME (the server's
+                            allowed_tunnel_names must list it)
       --no-reconnect        exit when the tunnel is lost instead of reconnecting
-      --auth-plugin MODULE  auth plugin module (not available yet)
-      --auth-data JSON      options for the auth plugin
+      --auth-plugin SPEC    auth plugin: shared-secret (built in), or MODULE[:Export]
+                            (a path from the current folder, or a package)
+      --auth-data JSON      the plugin's options, e.g. '{"secret": "..."}'
       --ca FILE             also trust the CA certificate(s) in FILE (PEM) for https:// servers
       --no-ssl-validate     do not verify the server's TLS certificate
       --proxy-url URL       HTTP proxy for every request and websocket (http://HOST:PORT)
@@ -44,6 +50,7 @@ function parse(argv: string[]) {
       'remote-address': { type: 'string', default: '127.0.0.1' },
       'remote-port': { type: 'string', default: '22' },
       reverse: { type: 'boolean', short: 'r', default: false },
+      name: { type: 'string' },
       'no-reconnect': { type: 'boolean', default: false },
       'auth-plugin': { type: 'string' },
       'auth-data': { type: 'string' },
@@ -60,7 +67,6 @@ function parse(argv: string[]) {
     process.stdout.write(USAGE);
     process.exit(EXIT.OK);
   }
-  if (values['auth-plugin']) fail(PROGRAM, '--auth-plugin is not available yet in this version of netunnel', EXIT.USAGE);
   if ((values['proxy-username'] === undefined) !== (values['proxy-password'] === undefined)) {
     fail(PROGRAM, '--proxy-username and --proxy-password go together: give both or neither', EXIT.USAGE);
   }
@@ -77,7 +83,9 @@ function parse(argv: string[]) {
 }
 
 function tunnelRequest(values: ReturnType<typeof parse>): TunnelRequest {
-  const remotePort = parsePort(PROGRAM, '--remote-port', values['remote-port'], values.reverse);
+  if (values.name !== undefined && !values.reverse) fail(PROGRAM, '--name is for reverse tunnels (-r)', EXIT.USAGE);
+  // A name's port is what initiators ask for: the server cannot pick one.
+  const remotePort = parsePort(PROGRAM, '--remote-port', values['remote-port'], values.reverse && values.name === undefined);
   const localPort = values['local-port'] === undefined ? undefined : parsePort(PROGRAM, '--local-port', values['local-port']);
   if (!values.reverse) {
     return {
@@ -86,9 +94,10 @@ function tunnelRequest(values: ReturnType<typeof parse>): TunnelRequest {
     };
   }
   if (!localPort) fail(PROGRAM, '--local-port is required for a reverse tunnel', EXIT.USAGE);
+  const name = values.name === undefined ? {} : { name: values.name };
   return {
     reverse: true,
-    spec: { localAddress: values['local-address'], localPort, remoteAddress: values['remote-address'], remotePort },
+    spec: { localAddress: values['local-address'], localPort, remoteAddress: values['remote-address'], remotePort, ...name },
   };
 }
 
@@ -116,11 +125,12 @@ async function main(argv: string[]): Promise<void> {
   const tunnel = tunnelRequest(values);
   const proxy = proxyOptions(values);
   const tls = await tlsOptions(values);
+  const auth = await loadClientAuth(values['auth-plugin'], values['auth-data']).catch((err: unknown) => fail(PROGRAM, err, exitCodeFor(err)));
   const logger = createLogger({ name: 'netunnel_client', level: values.debug ? 'debug' : 'warn', destination: 2 });
   const stop = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
   await runTunnelSession({
-    client: { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}) },
+    client: { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) },
     tunnel,
     reconnect: !values['no-reconnect'],
     say: (line) => process.stdout.write(`${line}\n`),

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type WebSocket from 'ws';
+import type { ClientAuth } from '../common/auth.js';
 import { Channel } from '../common/channel.js';
 import { NetunnelError } from '../common/errors.js';
 import { Heartbeat } from '../common/heartbeat.js';
@@ -20,6 +21,7 @@ import { connectTcp } from '../common/tcp.js';
 import { NETUNNEL_VERSION } from '../common/version.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
 import { RestClient } from './rest.js';
+import { ClientAuthSession } from './auth-session.js';
 import { ClientTunnel } from './client-tunnel.js';
 import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
 import { openWebSocket, toWebSocketUrl } from './websocket-connect.js';
@@ -35,6 +37,8 @@ export interface NetunnelClientOptions {
   proxy?: ProxyOptions;
   /** Certificate checks for https:// servers: extra CAs beside the system's, or none at all. */
   tls?: ClientTlsOptions;
+  /** Credentials for a server with an auth plugin (netunnel-wire.md §7); added to every request and websocket. */
+  auth?: ClientAuth;
 }
 
 export interface ForwardTunnelSpec {
@@ -49,6 +53,8 @@ export interface ReverseTunnelSpec {
   localPort: number;
   remoteAddress?: string;
   remotePort?: number | null;
+  /** Extension `named-reverse`: register as `name:remotePort` in the server's tunnel registry instead of listening. */
+  name?: string;
 }
 
 /**
@@ -59,6 +65,7 @@ export class NetunnelClient extends EventEmitter {
   readonly #options: NetunnelClientOptions;
   readonly #serverUrl: string;
   readonly #rest: RestClient;
+  readonly #auth: ClientAuthSession;
   readonly #heartbeat: Heartbeat;
   readonly #tunnels = new Map<number, ClientTunnel>();
   readonly #reverseExits = new Map<number, OutputTunnel>();
@@ -72,7 +79,9 @@ export class NetunnelClient extends EventEmitter {
     super();
     this.#options = options;
     this.#serverUrl = options.serverUrl.replace(/\/+$/, '');
-    this.#rest = new RestClient(this.#serverUrl, { proxy: options.proxy, tls: options.tls });
+    const authContext = { serverUrl: this.#serverUrl, post: <T>(path: string, body: unknown) => this.#rest.postAnonymously<T>(path, body) };
+    this.#auth = new ClientAuthSession(options.auth, authContext, options.logger);
+    this.#rest = new RestClient(this.#serverUrl, { proxy: options.proxy, tls: options.tls, authorizer: this.#auth });
     this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
   }
 
@@ -135,8 +144,12 @@ export class NetunnelClient extends EventEmitter {
   /** Reverse tunnel: listens on the server, exits here at localAddress:localPort. */
   async openReverseTunnel(spec: ReverseTunnelSpec): Promise<ClientTunnel> {
     this.#requireChannel();
-    const { localAddress, localPort, remoteAddress = '127.0.0.1', remotePort = null } = spec;
-    const creation = this.#createTunnel({ entrance_address: remoteAddress, entrance_port: remotePort, reverse: true });
+    const { localAddress, localPort, remoteAddress = '127.0.0.1', remotePort = null, name } = spec;
+    if (name !== undefined && !this.#features.has('named-reverse')) {
+      throw new NetunnelError('BAD_REQUEST', `the server does not support named reverse tunnels (extension named-reverse), so "${name}" cannot be registered`);
+    }
+    const named = name === undefined ? {} : { entrance_name: name };
+    const creation = this.#createTunnel({ entrance_address: remoteAddress, entrance_port: remotePort, reverse: true, ...named });
     // NEW_CONNECTION may arrive before this answer: its handler waits for pending creations.
     this.#pendingCreations.add(creation);
     let created: CreateTunnelResponse;
@@ -147,7 +160,7 @@ export class NetunnelClient extends EventEmitter {
       const output = new OutputTunnel({ connect: () => connectTcp(localAddress, localPort), halfClose: this.#halfClose, logger });
       this.#reverseExits.set(id, output);
       // An original server does not say where it listens; report what was asked for, as the original.
-      const entrance = { address: created.entrance_address ?? remoteAddress, port: created.entrance_port ?? remotePort ?? 0 };
+      const entrance = { address: created.entrance_address ?? name ?? remoteAddress, port: created.entrance_port ?? remotePort ?? 0 };
       return this.#register(
         new ClientTunnel(id, true, entrance, { address: localAddress, port: localPort }, (force) => {
           output.stop(force);
@@ -157,6 +170,19 @@ export class NetunnelClient extends EventEmitter {
     } finally {
       this.#pendingCreations.delete(creation);
     }
+  }
+
+  /**
+   * Checks a forward tunnel end to end: the server answers, and (a netunnel server) still
+   * accepts a data websocket for it. The websocket is closed before any frame, so the
+   * exit never connects.
+   */
+  async checkTunnel(tunnel: ClientTunnel): Promise<void> {
+    this.#requireChannel();
+    await this.getVersion();
+    if (this.#features.size === 0 || tunnel.reverse) return;
+    const ws = await this.#openWebSocket(routes.tunnelConnect(this.#channelId, tunnel.id));
+    ws.close(1000);
   }
 
   /** Stops a tunnel here and on the server. */
@@ -195,14 +221,16 @@ export class NetunnelClient extends EventEmitter {
   }
 
   #openWebSocket(path: string, adopt?: (ws: WebSocket) => void): Promise<WebSocket> {
-    return openWebSocket(
-      toWebSocketUrl(this.#serverUrl) + path,
-      {},
-      (ws) => {
-        this.#heartbeat.watch(ws);
-        adopt?.(ws);
-      },
-      { proxy: this.#options.proxy, tls: this.#options.tls },
+    return this.#auth.authorize((headers) =>
+      openWebSocket(
+        toWebSocketUrl(this.#serverUrl) + path,
+        headers,
+        (ws) => {
+          this.#heartbeat.watch(ws);
+          adopt?.(ws);
+        },
+        { proxy: this.#options.proxy, tls: this.#options.tls },
+      ),
     );
   }
 

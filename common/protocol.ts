@@ -10,6 +10,8 @@
 type Id = number | `:${string}`;
 export const routes = {
   version: () => '/version',
+  /** Handled by the auth plugin; the only route that skips the auth check. */
+  authenticate: () => '/authenticate',
   channels: () => '/channels',
   channelConnect: (channelId: Id) => `/channels/${channelId}/connect`,
   tunnels: (channelId: Id) => `/channels/${channelId}/tunnels`,
@@ -17,11 +19,15 @@ export const routes = {
   tunnelConnect: (channelId: Id, tunnelId: Id) => `/channels/${channelId}/tunnels/${tunnelId}/connect`,
   httpProxy: () => '/config/http-proxy',
   factoryReset: () => '/config/factory-reset',
+  peers: () => '/peers',
+  peer: (peerId: Id) => `/peers/${peerId}`,
+  staticTunnels: (peerId: Id) => `/peers/${peerId}/static_tunnels`,
+  staticTunnel: (peerId: Id, tunnelId: Id) => `/peers/${peerId}/static_tunnels/${tunnelId}`,
 } as const;
 
 // ---- Extensions (design.md §4) --------------------------------------------------------
 
-export const FEATURES = ['half-close', 'entrance-port'] as const;
+export const FEATURES = ['half-close', 'entrance-port', 'named-reverse'] as const;
 export type Feature = (typeof FEATURES)[number];
 
 // ---- REST bodies (§2.2) ---------------------------------------------------------------
@@ -49,6 +55,11 @@ export interface CreateReverseTunnelRequest {
   entrance_address: string;
   entrance_port: number | null;
   reverse: true;
+  /**
+   * Extension `named-reverse`: register the entrance under this name in the server's tunnel
+   * registry (reachable as `name:entrance_port`) instead of listening on entrance_address.
+   */
+  entrance_name?: string;
 }
 
 export type CreateTunnelRequest = CreateForwardTunnelRequest | CreateReverseTunnelRequest;
@@ -88,6 +99,50 @@ export interface FactoryResetRequest {
   disconnect_clients?: boolean;
 }
 
+// ---- Peers and static tunnels (§5) ----------------------------------------------------
+
+export interface CreateStaticTunnelRequest {
+  tunnel_remote_port: number;
+  /** An address or host name on the peer's side, or a name in the peer's tunnel registry. Default 127.0.0.1. */
+  tunnel_remote_address?: string;
+  /** Where this server listens. Default 127.0.0.1. */
+  tunnel_local_address?: string;
+  /** Default: the first free port in [20000, 21000). */
+  tunnel_local_port?: number;
+}
+
+export interface RegisterPeerRequest {
+  name: string;
+  target_netunnel_url: string;
+  /** Options of the auth plugin's client for this peer; null or absent: none. */
+  auth_data?: Record<string, unknown> | null;
+  static_tunnels?: CreateStaticTunnelRequest[];
+}
+
+export type UpdatePeerRequest = Partial<Pick<RegisterPeerRequest, 'name' | 'target_netunnel_url' | 'auth_data'>>;
+
+export type StaticTunnelState = 'connecting' | 'online' | 'offline';
+
+export interface StaticTunnelResponse {
+  id: number;
+  tunnel_local_address: string;
+  tunnel_local_port: number;
+  tunnel_remote_address: string;
+  tunnel_remote_port: number;
+  /** netunnel: the live state; `last_error` says why it is (or last was) offline. */
+  state: StaticTunnelState;
+  last_error?: string;
+}
+
+export interface PeerResponse {
+  id: number;
+  name: string;
+  target_netunnel_url: string;
+  /** Stored encrypted; shown with every value masked. */
+  auth_data: Record<string, unknown>;
+  static_tunnels: StaticTunnelResponse[];
+}
+
 export interface ErrorBody {
   error: string;
   /** netunnel's error code (common/errors.ts); original servers send none. */
@@ -97,6 +152,18 @@ export interface ErrorBody {
 // ---- JSON schemas of the request bodies, for the server's validation ----------------
 
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+const peerName = { type: 'string', minLength: 1, maxLength: 255 } as const;
+const staticTunnelBody = {
+  type: 'object',
+  required: ['tunnel_remote_port'],
+  additionalProperties: false,
+  properties: {
+    tunnel_remote_port: port,
+    tunnel_remote_address: { type: 'string', minLength: 1, maxLength: 255 },
+    tunnel_local_address: { type: 'string', minLength: 1, maxLength: 255 },
+    tunnel_local_port: port,
+  },
+} as const;
 
 export const schemas = {
   createChannel: {
@@ -119,6 +186,8 @@ export const schemas = {
         reverse: { type: 'boolean' },
         entrance_address: { type: 'string', minLength: 1, maxLength: 255 },
         entrance_port: { anyOf: [{ type: 'null' }, { type: 'integer', minimum: 0, maximum: 65535 }] },
+        // The characters allowed are the registry's to check, with a sentence that says which.
+        entrance_name: { type: 'string', minLength: 1, maxLength: 255 },
       },
     },
     else: {
@@ -145,6 +214,27 @@ export const schemas = {
       password: { type: 'string', maxLength: 1024 },
       test_url: { type: 'string', minLength: 1, maxLength: 2048 },
       check_proxy: { type: 'boolean' },
+    },
+  },
+  createStaticTunnel: staticTunnelBody,
+  registerPeer: {
+    type: 'object',
+    required: ['name', 'target_netunnel_url'],
+    additionalProperties: false,
+    properties: {
+      name: peerName,
+      target_netunnel_url: { type: 'string', minLength: 1, maxLength: 2048 },
+      auth_data: { type: ['object', 'null'] },
+      static_tunnels: { type: 'array', maxItems: 1000, items: staticTunnelBody },
+    },
+  },
+  updatePeer: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      name: peerName,
+      target_netunnel_url: { type: 'string', minLength: 1, maxLength: 2048 },
+      auth_data: { type: ['object', 'null'] },
     },
   },
   factoryReset: {

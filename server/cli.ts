@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { loadServerAuth } from '../common/auth-plugins.js';
 import { EXIT, exitCodeFor, fail, parseCommandLine, parsePort } from '../common/cli-support.js';
 import { errorMessage } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
@@ -11,7 +10,8 @@ import { createConfigFile } from './config/create-command.js';
 import { ConfigStore, STATELESS_WARNING } from './config/store.js';
 import { NetunnelServer } from './server.js';
 import { startSshFrontDoor } from './ssh/front-door.js';
-import type { SshFrontDoorOptions } from './ssh/front-door.js';
+import { sshSettings } from './ssh/settings.js';
+import type { SshFlags, SshSettings } from './ssh/settings.js';
 
 const PROGRAM = 'netunnel-server';
 
@@ -32,8 +32,11 @@ Options:
                            beside the config file, else in the current folder)
       --ssh-authorized-keys FILE  OpenSSH authorized_keys with access="listen"/"initiate"
                            (required with --ssh-port)
-      --auth-plugin MODULE auth plugin module (not available yet)
-      --auth-data JSON     options for the auth plugin
+                           The config file's "ssh" section sets the same (and per-key
+                           limits); these flags override it.
+      --auth-plugin SPEC   auth plugin: shared-secret (built in), or MODULE[:Export]
+                           (a path from the current folder, or a package)
+      --auth-data JSON     the plugin's options, e.g. '{"secret": "..."}'
   -d, --debug              debug logging
   -h, --help               this help
 `;
@@ -63,19 +66,18 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (values['auth-plugin'] !== undefined) {
-    fail(PROGRAM, '--auth-plugin is not available yet in this version of netunnel', EXIT.USAGE);
-  }
+  const auth = await loadServerAuth(values['auth-plugin'], values['auth-data']).catch((err: unknown) => fail(PROGRAM, err, exitCodeFor(err)));
   const port = parsePort(PROGRAM, '--port', values.port);
-  const ssh = sshOptionsFromFlags(values);
+  const sshPort = values['ssh-port'] === undefined ? undefined : parsePort(PROGRAM, '--ssh-port', values['ssh-port']);
   const tls = await readTls(values['tls-cert'], values['tls-key']);
   const logger = createLogger({ name: 'netunnel_server', level: values.debug ? 'debug' : 'info' });
   const store = await ConfigStore.open({ path: values['config-path'], secretKey: values['secret-key'], logger }).catch(
     (err: unknown) => fail(PROGRAM, err, exitCodeFor(err)),
   );
+  const ssh = sshSettingsOrFail(values, sshPort, store);
   if (store.stateless) process.stdout.write(`\x1b[33m${STATELESS_WARNING}\x1b[0m\n`);
   logger.info(`Starting server on ${values.hostname}:${port}`);
-  const server = await NetunnelServer.start({ host: values.hostname, port, logger, config: store, ...(tls ? { tls } : {}) }).catch(
+  const server = await NetunnelServer.start({ host: values.hostname, port, logger, config: store, ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) }).catch(
     (err: unknown) => fail(PROGRAM, `cannot listen on ${values.hostname}:${port}: ${describeListenError(err as NodeJS.ErrnoException)}`),
   );
   logger.info({ url: server.url }, `netunnel server listening on ${server.url}`);
@@ -104,31 +106,16 @@ async function readTls(certPath: string | undefined, keyPath: string | undefined
   return { cert, key };
 }
 
-/** The SSH front door's options when --ssh-port is given (checked before anything starts). */
-function sshOptionsFromFlags(values: {
-  hostname: string;
-  'config-path'?: string;
-  'ssh-port'?: string;
-  'ssh-host'?: string;
-  'ssh-host-key'?: string;
-  'ssh-authorized-keys'?: string;
-}): Omit<SshFrontDoorOptions, 'logger' | 'registry'> | undefined {
-  if (values['ssh-port'] === undefined) {
-    for (const flag of ['ssh-host', 'ssh-host-key', 'ssh-authorized-keys'] as const) {
-      if (values[flag] !== undefined) fail(PROGRAM, `--${flag} needs --ssh-port`, EXIT.USAGE);
-    }
-    return undefined;
+/** The SSH front door's settings from flags and config, checked before anything listens. */
+function sshSettingsOrFail(flags: SshFlags, port: number | undefined, store: ConfigStore): SshSettings | undefined {
+  try {
+    return sshSettings(flags, port, store.config.ssh);
+  } catch (err) {
+    fail(PROGRAM, err, EXIT.USAGE);
   }
-  const port = parsePort(PROGRAM, '--ssh-port', values['ssh-port']);
-  const authorizedKeysPath = values['ssh-authorized-keys'];
-  if (authorizedKeysPath === undefined) fail(PROGRAM, '--ssh-port needs --ssh-authorized-keys FILE', EXIT.USAGE);
-  if (!existsSync(authorizedKeysPath)) fail(PROGRAM, `--ssh-authorized-keys ${authorizedKeysPath}: no such file`, EXIT.USAGE);
-  const configPath = values['config-path'];
-  const hostKeyPath = values['ssh-host-key'] ?? (configPath ? join(dirname(configPath), 'ssh_host_key') : 'ssh_host_key');
-  return { host: values['ssh-host'] ?? values.hostname, port, hostKeyPath, authorizedKeysPath };
 }
 
-function failSsh(ssh: Omit<SshFrontDoorOptions, 'logger' | 'registry'>, err: unknown): never {
+function failSsh(ssh: SshSettings, err: unknown): never {
   const e = err as NodeJS.ErrnoException;
   if (e.syscall === 'listen') fail(PROGRAM, `cannot listen on ${ssh.host}:${ssh.port} (SSH): ${describeListenError(e)}`);
   fail(PROGRAM, err, exitCodeFor(err));

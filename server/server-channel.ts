@@ -11,16 +11,19 @@ import type {
   CreateTunnelResponse,
   Feature,
 } from '../common/protocol.js';
-import { checkAccess } from './access-list.js';
+import { assertEntranceAllowed } from './access-list.js';
 import type { Destinations } from './destinations.js';
+import type { NamedEntrances } from './named-entrances.js';
+import { ServerNamedReverseTunnel } from './named-reverse-tunnel.js';
 import type { ServerPolicy } from './policy.js';
 import { ServerForwardTunnel, ServerReverseTunnel } from './server-tunnels.js';
 import type { ServerTunnel } from './server-tunnels.js';
-import type { Originator } from './tunnel-registry.js';
+import type { Originator, OwnerInfo } from './tunnel-registry.js';
 
 export interface ServerChannelDeps {
   policy: () => ServerPolicy;
   destinations: Destinations;
+  namedEntrances: NamedEntrances;
   heartbeat: Heartbeat;
   logger: Logger;
 }
@@ -38,6 +41,7 @@ export class ServerChannel {
   #channel: Channel | undefined;
   #nextTunnelId = 1;
   #closed = false;
+  #registryOwner: OwnerInfo | undefined;
   readonly logger: Logger;
 
   constructor(
@@ -83,6 +87,7 @@ export class ServerChannel {
       throw new NetunnelError('LIMIT_REACHED', `channel ${this.id} already has ${max} tunnels, the most allowed (max_tunnels_per_channel)`);
     }
     const id = this.#nextTunnelId;
+    if (request.reverse && request.entrance_name !== undefined) return this.#createNamedReverse(id, request, channel);
     if (request.reverse) return this.#createReverse(id, request, channel);
     this.#createForward(id, request);
     return { tunnel_id: id };
@@ -101,11 +106,7 @@ export class ServerChannel {
   async #createReverse(id: number, request: CreateReverseTunnelRequest, channel: Channel): Promise<CreateTunnelResponse> {
     const { entrance_address: host } = request;
     const port = request.entrance_port || null;
-    const verdict = checkAccess(this.deps.policy().allowed_tunnel_entrances, host, port);
-    if (verdict !== 'allowed') {
-      const what = verdict === 'address-denied' ? `Address ${host}` : `Port ${host}:${port ?? 'any'}`;
-      throw new NetunnelError('ENTRANCE_NOT_ALLOWED', `${what} is not allowed as a tunnel entrance (see allowed_tunnel_entrances)`);
-    }
+    assertEntranceAllowed(this.deps.policy().allowed_tunnel_entrances, host, port);
     const logger = this.logger.child({ tunnel: id });
     const tunnel = new ServerReverseTunnel(id, { host, port: port ?? 0 }, {
       channel,
@@ -129,6 +130,33 @@ export class ServerChannel {
       response.entrance_port = bound.port;
     }
     return response;
+  }
+
+  /** Extension `named-reverse`: the entrance is a name in the tunnel registry, not a socket. */
+  #createNamedReverse(id: number, request: CreateReverseTunnelRequest, channel: Channel): CreateTunnelResponse {
+    const name = request.entrance_name!;
+    const port = request.entrance_port;
+    if (!this.features.has('named-reverse')) {
+      throw new NetunnelError('BAD_REQUEST', 'entrance_name needs the named-reverse feature: ask for it in "features" when creating the channel');
+    }
+    if (!port) throw new NetunnelError('BAD_REQUEST', `a named reverse tunnel needs an entrance_port (1-65535), got ${port}`);
+    const logger = this.logger.child({ tunnel: id });
+    const tunnel = new ServerNamedReverseTunnel(id, { channel, halfClose: this.features.has('half-close'), logger });
+    tunnel.start(this.deps.namedEntrances, name, port, this.#owner);
+    this.#add(tunnel);
+    logger.info(`Opening Server-To-Client tunnel. Registered as: ${name}:${port}`);
+    const response: CreateTunnelResponse = { tunnel_id: id };
+    if (this.features.has('entrance-port')) {
+      response.entrance_address = name;
+      response.entrance_port = port;
+    }
+    return response;
+  }
+
+  /** One registrant for all of this channel's names, so `name~N` counts clients, not ports. */
+  get #owner(): OwnerInfo {
+    this.#registryOwner ??= { kind: 'netunnel', address: this.client.host, key: `channel ${this.id}` };
+    return this.#registryOwner;
   }
 
   #add(tunnel: ServerTunnel): void {

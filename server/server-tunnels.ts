@@ -3,11 +3,10 @@ import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Logger } from 'pino';
 import type { Channel } from '../common/channel.js';
-import { NetunnelError } from '../common/errors.js';
 import { InputTunnel } from '../common/input-tunnel.js';
 import { OutputTunnel } from '../common/output-tunnel.js';
-import { MessageType } from '../common/protocol.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
+import { RequestedWebSockets } from './requested-websockets.js';
 
 /** What the server keeps for one tunnel of a channel. */
 export interface ServerTunnel {
@@ -17,9 +16,6 @@ export interface ServerTunnel {
   accept(ws: WebSocket): void;
   stop(force: boolean): void;
 }
-
-/** How long the server waits for the websocket it asked the client to open. */
-const WEBSOCKET_ARRIVAL_TIMEOUT_MS = 10_000;
 
 /** Forward tunnel: the exit is on the server, the client's websockets arrive here. */
 export class ServerForwardTunnel implements ServerTunnel {
@@ -52,16 +48,15 @@ export class ServerReverseTunnel implements ServerTunnel {
   readonly reverse = true;
   readonly #input: InputTunnel;
   readonly #pool: WebSocketPool;
-  readonly #channel: Channel;
-  readonly #waiters: Array<(ws: WebSocket) => void> = [];
+  readonly #requested: RequestedWebSockets;
 
   constructor(
     readonly id: number,
     entrance: { host: string; port: number },
     options: { channel: Channel; halfClose: boolean; logger: Logger },
   ) {
-    this.#channel = options.channel;
-    this.#pool = new WebSocketPool(() => this.#requestWebSocket(), { logger: options.logger });
+    this.#requested = new RequestedWebSockets(options.channel, id);
+    this.#pool = new WebSocketPool(() => this.#requested.request(), { logger: options.logger });
     this.#input = new InputTunnel({ ...entrance, pool: this.#pool, halfClose: options.halfClose, logger: options.logger });
   }
 
@@ -71,40 +66,10 @@ export class ServerReverseTunnel implements ServerTunnel {
   }
 
   accept(ws: WebSocket): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(ws);
-    else this.#pool.offer(ws);
+    if (!this.#requested.deliver(ws)) this.#pool.offer(ws);
   }
 
   stop(force: boolean): void {
     this.#input.stop(force);
-  }
-
-  async #requestWebSocket(): Promise<WebSocket> {
-    let timer: NodeJS.Timeout | undefined;
-    let waiter!: (ws: WebSocket) => void;
-    const arrival = new Promise<WebSocket>((resolve, reject) => {
-      waiter = resolve;
-      timer = setTimeout(() => {
-        this.#dropWaiter(waiter);
-        reject(new NetunnelError('TIMEOUT', `the client did not open a websocket for tunnel ${this.id} in time`));
-      }, WEBSOCKET_ARRIVAL_TIMEOUT_MS);
-    });
-    this.#waiters.push(waiter);
-    try {
-      await this.#channel.request(MessageType.NEW_CONNECTION, { tunnel_id: this.id });
-      return await arrival;
-    } catch (err) {
-      this.#dropWaiter(waiter);
-      arrival.catch(() => {});
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #dropWaiter(waiter: (ws: WebSocket) => void): void {
-    const index = this.#waiters.indexOf(waiter);
-    if (index !== -1) this.#waiters.splice(index, 1);
   }
 }

@@ -17,6 +17,7 @@ const WRONG_TYPES: Record<string, string> = {
   max_channels: '"1000"',
   max_tunnels_per_channel: 'true',
   channel_connect_timeout: '"30"',
+  static_tunnel_health_check_interval: '0',
 };
 
 function refusal(name: string, expected: RegExp): (err: unknown) => boolean {

@@ -77,6 +77,7 @@ test('the defaults are the original six keys, then netunnel’s', () => {
     max_channels: 1000,
     max_tunnels_per_channel: 100,
     channel_connect_timeout: 30,
+    static_tunnel_health_check_interval: 30,
   });
   assert.deepEqual(Object.keys(defaultConfig()).slice(0, 6), [
     'allowed_tunnel_destinations',
@@ -124,7 +125,7 @@ test('an original NETunnel file gets the new keys added; an up-to-date file is n
   withTempDir(async (dir) => {
     const path = join(dir, 'orig.conf');
     const original = { ...defaultConfig(), secret_key: KEY_A };
-    for (const key of ['allowed_tunnel_entrances', 'max_channels', 'max_tunnels_per_channel', 'channel_connect_timeout']) {
+    for (const key of ['allowed_tunnel_entrances', 'max_channels', 'max_tunnels_per_channel', 'channel_connect_timeout', 'static_tunnel_health_check_interval']) {
       delete (original as Record<string, unknown>)[key];
     }
     await writeFile(path, JSON.stringify(original, null, 4));

@@ -27,10 +27,29 @@ export interface PeerConfig {
   id?: number;
   name: string;
   target_netunnel_url: string;
-  /** Whatever the auth plugin's `dump_object()` returned. */
-  auth_data?: Record<string, unknown> | null;
+  /** Whatever the auth plugin's `dump_object()` returned: a Fernet token of its JSON (plain in hand-written files). */
+  auth_data?: Record<string, unknown> | string | null;
   static_tunnels?: StaticTunnelConfig[];
   [key: string]: unknown;
+}
+
+/**
+ * The SSH front door (design.md §6); present = enabled unless `enabled` is false. The
+ * --ssh-* flags override each value. Relative paths are relative to the config file.
+ */
+export interface SshConfig {
+  enabled?: boolean;
+  /** Default: the server's --hostname. */
+  host?: string;
+  /** Default 1878; 0 picks a free port. */
+  port?: number;
+  /** Default `ssh_host_key` beside the config file; generated if missing. */
+  host_key?: string;
+  authorized_keys: string;
+  /** Virtual ports (`ssh -R`) one key may hold at once, over all its connections. */
+  max_forwards_per_key?: number;
+  /** Circuits (`ssh -W/-L/-D/-J`) one key may have open at once, over all its connections. */
+  max_circuits_per_key?: number;
 }
 
 /** Address → comma-separated ports, or `*` for all (wire spec §3.3). */
@@ -47,8 +66,14 @@ export interface ServerConfig {
   max_tunnels_per_channel: number;
   /** Seconds a created channel may wait for its websocket before it is dropped. */
   channel_connect_timeout: number;
+  /** Seconds between end-to-end checks of a running static tunnel; a failed check restarts it. */
+  static_tunnel_health_check_interval: number;
   /** Present only when the server generated the key itself (or the operator wrote one). */
   secret_key?: string;
+  /** netunnel, optional: names (→ ports) named reverse tunnels may register; absent = none. */
+  allowed_tunnel_names?: AccessList;
+  /** netunnel, optional: the SSH front door. */
+  ssh?: SshConfig;
   /** Keys we do not know (a newer version's, an operator's note) are kept and saved back. */
   [key: string]: unknown;
 }
@@ -68,6 +93,7 @@ export function defaultConfig(): ServerConfig {
     max_channels: 1000,
     max_tunnels_per_channel: 100,
     channel_connect_timeout: 30,
+    static_tunnel_health_check_interval: 30,
   };
 }
 
@@ -94,6 +120,25 @@ const staticTunnel = {
   },
 } as const;
 
+const positiveInteger = { type: 'integer', minimum: 1 } as const;
+const nonEmptyString = { type: 'string', minLength: 1 } as const;
+
+const sshSection = {
+  type: 'object',
+  required: ['authorized_keys'],
+  // A misspelt key would otherwise be a silently ignored setting.
+  additionalProperties: false,
+  properties: {
+    enabled: { type: 'boolean' },
+    host: nonEmptyString,
+    port: portOrZero,
+    host_key: nonEmptyString,
+    authorized_keys: nonEmptyString,
+    max_forwards_per_key: positiveInteger,
+    max_circuits_per_key: positiveInteger,
+  },
+} as const;
+
 const peer = {
   type: 'object',
   required: ['name', 'target_netunnel_url'],
@@ -102,7 +147,7 @@ const peer = {
     name: { type: 'string', minLength: 1 },
     target_netunnel_url: { type: 'string', minLength: 1 },
     // The original's example config has `auth_data: null`.
-    auth_data: { type: ['object', 'null'] },
+    auth_data: { type: ['object', 'string', 'null'] },
     static_tunnels: { type: 'array', items: staticTunnel },
   },
 } as const;
@@ -121,7 +166,10 @@ export const KEY_SCHEMAS: Readonly<Record<string, object>> = Object.freeze({
   max_channels: { type: 'integer', minimum: 1 },
   max_tunnels_per_channel: { type: 'integer', minimum: 1 },
   channel_connect_timeout: { type: 'number', exclusiveMinimum: 0 },
+  static_tunnel_health_check_interval: { type: 'number', exclusiveMinimum: 0 },
   secret_key: { type: 'string' },
+  allowed_tunnel_names: addressPortsMap,
+  ssh: sshSection,
 });
 
 // ---- Validation -------------------------------------------------------------------------
@@ -254,6 +302,8 @@ function phrase(error: AjvError): string {
       return `missing required property "${String(error.params.missingProperty)}"`;
     case 'minLength':
       return 'expected a non-empty string';
+    case 'additionalProperties':
+      return `unknown property "${String(error.params.additionalProperty)}"`;
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':

@@ -3,13 +3,18 @@ import { NetunnelError } from '../../common/errors.js';
 import { MASKED_SECRET, routes, schemas } from '../../common/protocol.js';
 import type { FactoryResetRequest, HttpProxyResponse, SetHttpProxyRequest } from '../../common/protocol.js';
 import type { Channels } from '../channels.js';
+import type { Peers } from '../peers/peers.js';
 import type { HttpProxyConfig } from '../config/defaults.js';
 import type { ConfigStore } from '../config/store.js';
 import { checkProxy } from '../http-proxy.js';
+import { noContent } from './no-content.js';
 import type { ProxyOptions } from '../../common/proxy-connect.js';
 
 /** `/config/http-proxy` and `/config/factory-reset` (wire spec §2.2, §3.1, §6). */
-export const configRoutes: FastifyPluginAsync<{ config: ConfigStore; channels: Channels }> = async (app, { config, channels }) => {
+export const configRoutes: FastifyPluginAsync<{ config: ConfigStore; channels: Channels; peers: Peers }> = async (
+  app,
+  { config, channels, peers },
+) => {
   app.get(routes.httpProxy(), async (): Promise<HttpProxyResponse> => describeProxy(config.config.http_proxy));
 
   app.post<{ Body: SetHttpProxyRequest }>(routes.httpProxy(), { schema: { body: schemas.setHttpProxy } }, async (request) => {
@@ -23,6 +28,8 @@ export const configRoutes: FastifyPluginAsync<{ config: ConfigStore; channels: C
       draft.http_proxy = settings ? encrypted(settings, config) : null;
     });
     request.log.info({ proxyUrl: settings?.url ?? null }, settings ? 'HTTP proxy set' : 'HTTP proxy removed');
+    // Peers reach out through the proxy: their static tunnels reconnect through the new one.
+    await peers.restartAll();
     return describeProxy(config.config.http_proxy);
   });
 
@@ -31,10 +38,12 @@ export const configRoutes: FastifyPluginAsync<{ config: ConfigStore; channels: C
     { schema: { body: schemas.factoryReset } },
     async (request, reply) => {
       await config.factoryReset();
+      // The defaults hold no peers: their static tunnels stop.
+      await peers.restartAll();
       const disconnect = request.body?.disconnect_clients === true;
       if (disconnect) await channels.disconnectAll();
       request.log.info({ disconnectClients: disconnect }, 'factory reset done');
-      return reply.code(200).type('application/json').send('');
+      return noContent(reply);
     },
   );
 };

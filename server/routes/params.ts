@@ -20,3 +20,23 @@ export interface ChannelParams {
 export interface TunnelParams extends ChannelParams {
   tunnel_id: number;
 }
+
+export const peerParams = {
+  type: 'object',
+  required: ['peer_id'],
+  properties: { peer_id: id },
+} as const;
+
+export const staticTunnelParams = {
+  type: 'object',
+  required: ['peer_id', 'tunnel_id'],
+  properties: { peer_id: id, tunnel_id: id },
+} as const;
+
+export interface PeerParams {
+  peer_id: number;
+}
+
+export interface StaticTunnelParams extends PeerParams {
+  tunnel_id: number;
+}

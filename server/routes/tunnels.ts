@@ -2,6 +2,7 @@
 import type {} from '@fastify/websocket';
 import type { FastifyPluginAsync } from 'fastify';
 import { routes, schemas } from '../../common/protocol.js';
+import { noContent } from './no-content.js';
 import type { CreateTunnelRequest, DeleteTunnelRequest } from '../../common/protocol.js';
 import type { Channels } from '../channels.js';
 import type { Heartbeat } from '../../common/heartbeat.js';
@@ -21,8 +22,7 @@ export const tunnelRoutes: FastifyPluginAsync<{ channels: Channels; heartbeat: H
     async (request, reply) => {
       const { channel_id, tunnel_id } = request.params;
       channels.get(channel_id).deleteTunnel(tunnel_id, request.body?.force ?? false);
-      // The original answers "no content" as 200 with an empty JSON-typed body.
-      return reply.code(200).type('application/json').send('');
+      return noContent(reply);
     },
   );
 

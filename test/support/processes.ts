@@ -114,8 +114,8 @@ export interface ClientProcess extends Spawned {
 }
 
 /** Starts `netunnel-client` and waits for its tunnel to be up. */
-export async function startClientProcess(args: string[]): Promise<ClientProcess> {
-  const spawned = spawnNode(CLIENT_BIN, args);
+export async function startClientProcess(args: string[], options: { cwd?: string } = {}): Promise<ClientProcess> {
+  const spawned = spawnNode(CLIENT_BIN, args, {}, options.cwd);
   const [, port] = await spawned.waitFor(/Tunnel entrance socket: .*:(\d+)\n/);
   await spawned.waitFor(/Tunnel exit socket: /);
   return { ...spawned, entrancePort: Number(port) };

@@ -1,0 +1,148 @@
+/**
+ * Static tunnels between two real server processes: data with a hash check, a peer killed
+ * and restarted, a server booting while its peer is down, a restart from the config file,
+ * and the watchdog restarting a tunnel whose peer froze (SIGSTOP) without dropping the TCP.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { PeerResponse, StaticTunnelResponse } from '../common/protocol.js';
+import { startServerProcess } from './support/processes.js';
+import type { ServerProcess } from './support/processes.js';
+import { echoServer, exchange, freePort, isRefused, randomBytes, sha256, waitUntil } from './support/sockets.js';
+import type { TestServer } from './support/sockets.js';
+import { withTempDir } from './support/temp-dir.js';
+
+describe('static tunnels between server processes', () => {
+  let echo: TestServer;
+  before(async () => {
+    echo = await echoServer();
+  });
+  after(() => echo.close());
+
+  test('register, 16 MiB through, peer killed (offline, port refused) and restarted (online again)', () =>
+    withTempDir(async (dir) => {
+      let peer = await startServerProcess();
+      const server = await startServerProcess(['-c', join(dir, 'server.conf')]);
+      try {
+        const registered = await api(server, 'POST', '/peers', { name: 'server1', target_netunnel_url: peer.url });
+        const { id } = registered as PeerResponse;
+        const localPort = await freePort();
+        const created = (await api(server, 'POST', `/peers/${id}/static_tunnels`, {
+          tunnel_remote_port: echo.port,
+          tunnel_local_port: localPort,
+        })) as StaticTunnelResponse;
+        assert.ok(['connecting', 'online'].includes(created.state), 'creation answers at once with the state');
+        await waitForState(server, id, created.id, 'online');
+
+        const payload = randomBytes(16 * 1024 * 1024);
+        assert.equal(sha256(await exchange(localPort, payload, 60_000)), sha256(payload));
+
+        await peer.stop('SIGKILL');
+        const offline = await waitForState(server, id, created.id, 'offline');
+        assert.ok(offline.last_error, 'an offline tunnel says why');
+        assert.ok(await isRefused(localPort), 'the local port refuses while the peer is down');
+        assert.match(server.output(), /static tunnel offline/);
+
+        peer = await startServerProcess([], { port: peer.port });
+        await waitForState(server, id, created.id, 'online');
+        assert.deepEqual(await exchange(localPort, Buffer.from('back again')), Buffer.from('back again'));
+        assert.equal(server.child.exitCode, null, 'the server never exits on a peer fault');
+
+        const saved = JSON.parse(await readFile(join(dir, 'server.conf'), 'utf8')) as { peers: PeerResponse[] };
+        assert.equal(saved.peers[0]!.static_tunnels[0]!.tunnel_local_port, localPort);
+        assert.equal(saved.peers[0]!.static_tunnels[0]!.state, undefined, 'the live state is not saved');
+      } finally {
+        await server.stop();
+        await peer.stop();
+      }
+    }));
+
+  test('a server whose peer is down at boot serves its API at once; the tunnel comes up with the peer and after a restart', () =>
+    withTempDir(async (dir) => {
+      const peerPort = await freePort();
+      const localPort = await freePort();
+      const path = join(dir, 'server2.conf');
+      // As a user writes it by hand (the original's example): no ids, auth_data null.
+      const peers = [{ name: 'server1', target_netunnel_url: `http://127.0.0.1:${peerPort}`, auth_data: null, static_tunnels: [{ tunnel_local_port: localPort, tunnel_remote_port: echo.port }] }];
+      await writeFile(path, JSON.stringify({ peers }));
+      let server = await startServerProcess(['-c', path]);
+      let peer: ServerProcess | undefined;
+      try {
+        assert.match((await api(server, 'GET', '/version')) as string, /^\d+\.\d+\.\d+/);
+        const [listed] = (await api(server, 'GET', '/peers')) as PeerResponse[];
+        assert.equal(listed!.id, 1);
+        assert.notEqual(listed!.static_tunnels[0]!.state, 'online');
+        assert.ok(await isRefused(localPort));
+
+        peer = await startServerProcess([], { port: peerPort });
+        await waitForState(server, 1, 1, 'online');
+        assert.deepEqual(await exchange(localPort, Buffer.from('late peer')), Buffer.from('late peer'));
+
+        await server.stop();
+        assert.ok(await isRefused(localPort), 'a stopped server releases the port');
+        server = await startServerProcess(['-c', path]);
+        await waitForState(server, 1, 1, 'online');
+        assert.deepEqual(await exchange(localPort, Buffer.from('from the file')), Buffer.from('from the file'));
+      } finally {
+        await server.stop();
+        await peer?.stop();
+      }
+    }));
+
+  test('the watchdog restarts a tunnel whose peer froze without closing anything', () =>
+    withTempDir(async (dir) => {
+      const peer = await startServerProcess();
+      const path = join(dir, 'server.conf');
+      await writeFile(path, JSON.stringify({ static_tunnel_health_check_interval: 0.5 }));
+      const server = await startServerProcess(['-c', path]);
+      try {
+        const { id } = (await api(server, 'POST', '/peers', { name: 'frozen', target_netunnel_url: peer.url })) as PeerResponse;
+        const localPort = await freePort();
+        await api(server, 'POST', `/peers/${id}/static_tunnels`, { tunnel_remote_port: echo.port, tunnel_local_port: localPort });
+        await waitForState(server, id, 1, 'online');
+
+        peer.child.kill('SIGSTOP');
+        // Heartbeats would take 30 s to notice; the health check does it within about a second.
+        const offline = await waitForState(server, id, 1, 'offline', 10_000);
+        assert.match(offline.last_error ?? '', /health check/);
+
+        peer.child.kill('SIGCONT');
+        await waitForState(server, id, 1, 'online');
+        assert.deepEqual(await exchange(localPort, Buffer.from('thawed')), Buffer.from('thawed'));
+      } finally {
+        peer.child.kill('SIGCONT');
+        await server.stop();
+        await peer.stop();
+      }
+    }));
+});
+
+async function api(server: ServerProcess, method: string, path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(server.url + path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, `${method} ${path}: ${text}`);
+  return response.headers.get('content-type')?.includes('json') && text ? JSON.parse(text) : text;
+}
+
+async function waitForState(server: ServerProcess, peerId: number, id: number, state: string, timeoutMs = 30_000): Promise<StaticTunnelResponse> {
+  let last: StaticTunnelResponse | undefined;
+  try {
+    await waitUntil(
+      async () => {
+        last = (await api(server, 'GET', `/peers/${peerId}/static_tunnels/${id}`)) as StaticTunnelResponse;
+        return last.state === state;
+      },
+      timeoutMs,
+      `static tunnel ${peerId}/${id} ${state}`,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify(last)}; server output:\n${server.output()}`);
+  }
+  return last!;
+}
