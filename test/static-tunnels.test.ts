@@ -5,13 +5,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PeerResponse, StaticTunnelResponse } from '../common/protocol.js';
+import { readFile } from 'node:fs/promises';
 import { connectTcp } from '../common/tcp.js';
 import type { NetunnelServer } from '../server/server.js';
+import { makeCertificates } from './support/certificates.js';
 import { startProxy } from './support/http-proxy.js';
 import type { TestProxy } from './support/http-proxy.js';
 import { call, startServer } from './support/in-process.js';
 import { echoServer, exchange, freePort, isRefused, waitUntil } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
+import { withTempDir } from './support/temp-dir.js';
 
 const FAST = { staticTunnels: { backoff: { initialMs: 100, maxMs: 400 }, healthIntervalMs: 60_000 } };
 
@@ -103,6 +106,29 @@ describe('static tunnels', () => {
       }
     });
   });
+
+  test('an HTTPS peer with a certificate we cannot verify: refused, unless allow_unverified_ssl_peers', () =>
+    withTempDir(async (dir) => {
+      const certs = await makeCertificates(dir);
+      const tls = { cert: await readFile(certs.selfSignedCert), key: await readFile(certs.selfSignedKey) };
+      const securePeer = await startServer({}, { tls });
+      const server = await startServer({}, FAST);
+      const servers = [server];
+      try {
+        const refused = await call(server, 'POST', '/peers', { name: 'tls', target_netunnel_url: securePeer.url });
+        assert.equal(refused.status, 502, refused.text);
+        assert.match((refused.body as { error: string }).error, /certificate/);
+        const trusting = await startServer({ allow_unverified_ssl_peers: true }, FAST);
+        servers.push(trusting);
+        const id = await register(trusting, securePeer.url);
+        const tunnel = await createTunnel(trusting, id, { tunnel_remote_port: echo.port });
+        await waitForState(trusting, id, tunnel.id, 'online');
+        assert.deepEqual(await exchange(tunnel.tunnel_local_port, Buffer.from('over wss')), Buffer.from('over wss'));
+      } finally {
+        for (const started of servers) await started.close();
+        await securePeer.close();
+      }
+    }));
 
   test('a factory reset stops every static tunnel', async () => {
     const server = await startServer({}, FAST);
