@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { loadClientAuth } from '../common/auth-plugins.js';
-import { EXIT, exitCodeFor, fail, parseCommandLine, parsePort } from '../common/cli-support.js';
-import { createLogger } from '../common/logger.js';
+import { EXIT, exitCodeFor, fail, parseCommandLine, parseLogFormat, parsePort } from '../common/cli-support.js';
+import { createLogger, defaultLogFormat } from '../common/logger.js';
 import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
+import { printStatus } from './status-command.js';
 import { runTunnelSession } from './tunnel-session.js';
 import type { TunnelRequest } from './tunnel-session.js';
 
@@ -36,6 +37,10 @@ Options:
       --proxy-url URL       HTTP proxy for every request and websocket (http://HOST:PORT)
       --proxy-username U    HTTP proxy user name (with --proxy-password)
       --proxy-password P    HTTP proxy password (with --proxy-username)
+      --status              print the server's status (channels and their tunnels,
+                            connections, peers) and exit; with --json, as JSON
+      --json                with --status: print the JSON the server answers
+      --log-format FORMAT   json or pretty (default: pretty on a terminal, else json)
   -d, --debug               debug logging (on stderr)
   -h, --help                this help
 `;
@@ -59,6 +64,9 @@ function parse(argv: string[]) {
       'proxy-url': { type: 'string' },
       'proxy-username': { type: 'string' },
       'proxy-password': { type: 'string' },
+      status: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'log-format': { type: 'string' },
       debug: { type: 'boolean', short: 'd', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -122,15 +130,18 @@ async function tlsOptions(values: ReturnType<typeof parse>): Promise<ClientTlsOp
 
 async function main(argv: string[]): Promise<void> {
   const values = parse(argv);
-  const tunnel = tunnelRequest(values);
   const proxy = proxyOptions(values);
   const tls = await tlsOptions(values);
   const auth = await loadClientAuth(values['auth-plugin'], values['auth-data']).catch((err: unknown) => fail(PROGRAM, err, exitCodeFor(err)));
-  const logger = createLogger({ name: 'netunnel_client', level: values.debug ? 'debug' : 'warn', destination: 2 });
+  const format = parseLogFormat(PROGRAM, values['log-format']) ?? defaultLogFormat(2);
+  const logger = createLogger({ name: 'netunnel_client', level: values.debug ? 'debug' : 'warn', destination: 2, format });
+  const clientOptions = { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) };
+  if (values.status) return printStatus(clientOptions, values.json);
+  const tunnel = tunnelRequest(values);
   const stop = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
   await runTunnelSession({
-    client: { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) },
+    client: clientOptions,
     tunnel,
     reconnect: !values['no-reconnect'],
     say: (line) => process.stdout.write(`${line}\n`),

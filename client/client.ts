@@ -16,8 +16,10 @@ import type {
   DeleteTunnelData,
   Feature,
   NewConnectionData,
+  StatusResponse,
 } from '../common/protocol.js';
 import { connectTcp } from '../common/tcp.js';
+import type { Traffic } from '../common/traffic.js';
 import { NETUNNEL_VERSION } from '../common/version.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
 import { RestClient } from './rest.js';
@@ -39,6 +41,8 @@ export interface NetunnelClientOptions {
   tls?: ClientTlsOptions;
   /** Credentials for a server with an auth plugin (netunnel-wire.md §7); added to every request and websocket. */
   auth?: ClientAuth;
+  /** Counts the connections this client's forward tunnels carry (a server's static tunnels, for metrics). */
+  traffic?: Traffic;
 }
 
 export interface ForwardTunnelSpec {
@@ -122,6 +126,11 @@ export class NetunnelClient extends EventEmitter {
     return this.#rest.get<string>(routes.version());
   }
 
+  /** What the server is doing (a netunnel server; GET /status). Needs no channel. */
+  getStatus(): Promise<StatusResponse> {
+    return this.#rest.get<StatusResponse>(routes.status());
+  }
+
   /** Forward tunnel: listens here, exits on the server's side. */
   async openForwardTunnel(spec: ForwardTunnelSpec): Promise<ClientTunnel> {
     this.#requireChannel();
@@ -129,7 +138,7 @@ export class NetunnelClient extends EventEmitter {
     const { tunnel_id: id } = await this.#createTunnel({ exit_address: remoteAddress, exit_port: remotePort, reverse: false });
     const logger = this.#options.logger.child({ channel: this.#channelId, tunnel: id });
     const pool = new WebSocketPool(() => this.#openWebSocket(routes.tunnelConnect(this.#channelId, id)), { logger });
-    const input = new InputTunnel({ host: localAddress, port: localPort, pool, halfClose: this.#halfClose, logger });
+    const input = new InputTunnel({ host: localAddress, port: localPort, pool, halfClose: this.#halfClose, logger, traffic: this.#options.traffic });
     let bound: AddressInfo;
     try {
       bound = await input.start({ waitForSpare: true });

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { NetunnelError, errorMessage } from './errors.js';
+import { LOG_FORMATS } from './log-format.js';
+import type { LogFormat } from './log-format.js';
 
 /** Exit codes shared by the command-line tools. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
@@ -18,6 +20,13 @@ export function parseCommandLine<T extends ParseArgsConfig>(program: string, con
   } catch (err) {
     fail(program, `${errorMessage(err)} (see --help)`, EXIT.USAGE);
   }
+}
+
+/** --log-format's value, or a usage error; undefined when not given. */
+export function parseLogFormat(program: string, value: string | undefined): LogFormat | undefined {
+  if (value === undefined) return undefined;
+  if (!(LOG_FORMATS as readonly string[]).includes(value)) fail(program, `--log-format must be ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  return value as LogFormat;
 }
 
 /** A whole-number port from a flag, or a usage error. */

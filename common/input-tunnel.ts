@@ -6,6 +6,7 @@ import { DATA_FIRST_FRAME } from './protocol.js';
 import { splice } from './splice.js';
 import { listenTcp } from './tcp.js';
 import type { WebSocketPool } from './websocket-pool.js';
+import type { Traffic } from './traffic.js';
 import { WebSocketStream } from './websocket-stream.js';
 
 export interface InputTunnelOptions {
@@ -14,6 +15,7 @@ export interface InputTunnelOptions {
   pool: WebSocketPool;
   halfClose: boolean;
   logger: Logger;
+  traffic?: Traffic;
 }
 
 /**
@@ -83,7 +85,7 @@ export class InputTunnel {
     }
     ws.send(DATA_FIRST_FRAME);
     const stream = new WebSocketStream(ws, { halfClose });
-    const done = splice(socket, stream);
+    const done = splice(socket, stream, { traffic: this.#options.traffic });
     socket.resume();
     const result = await done;
     logger.debug({ sent: result.aToB, received: result.bToA, err: result.error?.message }, 'connection closed');

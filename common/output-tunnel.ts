@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { errorMessage } from './errors.js';
 import { splice } from './splice.js';
+import type { Traffic } from './traffic.js';
 import { WebSocketStream } from './websocket-stream.js';
 
 export interface OutputTunnelOptions {
@@ -10,6 +11,7 @@ export interface OutputTunnelOptions {
   connect: () => Promise<Duplex>;
   halfClose: boolean;
   logger: Logger;
+  traffic?: Traffic;
 }
 
 /**
@@ -66,7 +68,7 @@ export class OutputTunnel {
       exit.destroy();
       return;
     }
-    const result = await splice(stream, exit);
+    const result = await splice(stream, exit, { traffic: this.#options.traffic });
     logger.debug({ received: result.aToB, sent: result.bToA, err: result.error?.message }, 'connection closed');
   }
 }

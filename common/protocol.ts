@@ -19,6 +19,8 @@ export const routes = {
   tunnelConnect: (channelId: Id, tunnelId: Id) => `/channels/${channelId}/tunnels/${tunnelId}/connect`,
   httpProxy: () => '/config/http-proxy',
   factoryReset: () => '/config/factory-reset',
+  status: () => '/status',
+  metrics: () => '/metrics',
   peers: () => '/peers',
   peer: (peerId: Id) => `/peers/${peerId}`,
   staticTunnels: (peerId: Id) => `/peers/${peerId}/static_tunnels`,
@@ -141,6 +143,44 @@ export interface PeerResponse {
   /** Stored encrypted; shown with every value masked. */
   auth_data: Record<string, unknown>;
   static_tunnels: StaticTunnelResponse[];
+}
+
+// ---- Operations (design.md §7) ---------------------------------------------------------
+
+export type TunnelKind = 'forward' | 'reverse' | 'named-reverse';
+
+export interface TunnelStatus {
+  id: number;
+  kind: TunnelKind;
+  /** forward: where it exits; reverse: where the server listens; named-reverse: `name:port`. */
+  target: string;
+}
+
+export interface ChannelStatus {
+  id: number;
+  /** Where the client connects from. */
+  client: string;
+  features: Feature[];
+  tunnels: TunnelStatus[];
+}
+
+export interface TrafficStatus {
+  live: number;
+  total: number;
+  upstream_bytes: number;
+  downstream_bytes: number;
+}
+
+/** `GET /status`: what the server is doing now. */
+export interface StatusResponse {
+  version: string;
+  uptime_seconds: number;
+  channels: ChannelStatus[];
+  /** Tunnelled connections by where the server splices them: forward, reverse, ssh, static. */
+  connections: Record<string, TrafficStatus>;
+  registry: { name: string; aliases: string[]; port: number; owner: string; since: string }[];
+  ssh_sessions: number;
+  peers: PeerResponse[];
 }
 
 export interface ErrorBody {

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { Traffic } from './traffic.js';
 
 export interface SpliceResult {
   /** Bytes read from `a` and written to `b`. */
@@ -12,6 +13,8 @@ export interface SpliceResult {
 export interface SpliceOptions {
   /** How long a side whose partner went away may take to flush its queued writes. */
   lingerMs?: number;
+  /** Counts this connection and its bytes; `a` is the entrance's side, `b` the exit's. */
+  traffic?: Traffic;
 }
 
 const DEFAULT_LINGER_MS = 10_000;
@@ -26,8 +29,19 @@ const DEFAULT_LINGER_MS = 10_000;
 export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promise<SpliceResult> {
   const lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
   const result: SpliceResult = { aToB: 0, bToA: 0 };
-  pump(a, b, (n) => (result.aToB += n));
-  pump(b, a, (n) => (result.bToA += n));
+  const traffic = options.traffic;
+  if (traffic) {
+    traffic.live++;
+    traffic.opened++;
+  }
+  pump(a, b, (n) => {
+    result.aToB += n;
+    if (traffic) traffic.upstreamBytes += n;
+  });
+  pump(b, a, (n) => {
+    result.bToA += n;
+    if (traffic) traffic.downstreamBytes += n;
+  });
 
   return new Promise((resolve) => {
     let open = 2;
@@ -37,7 +51,9 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
       // An abort travels on as an abort (a data websocket is terminated, not closed cleanly).
       if (error) other.destroy(error);
       else release(other, lingerMs);
-      if (--open === 0) resolve(result);
+      if (--open > 0) return;
+      if (traffic) traffic.live--;
+      resolve(result);
     };
     for (const [side, other] of [[a, b], [b, a]] as const) {
       // Errors are reported through `result`; the listener keeps them from being fatal.

@@ -9,10 +9,15 @@ import { routes } from '../common/protocol.js';
  * dropped socket), must pass `isAuthenticated`, except `POST /authenticate`, which the
  * plugin itself answers. Refusals are 403 JSON, whatever the plugin does wrong.
  */
-export function installAuth(app: FastifyInstance, auth: ServerAuth): void {
+export function installAuth(app: FastifyInstance, auth: ServerAuth, onRefused: () => void): void {
   app.addHook('onRequest', async (request) => {
     if (isAuthenticateRoute(request)) return;
-    await checkRequest(auth, request);
+    try {
+      await checkRequest(auth, request);
+    } catch (err) {
+      onRefused();
+      throw err;
+    }
   });
   app.post(routes.authenticate(), async (request, reply) => answerAuthenticate(auth, request, reply));
 }

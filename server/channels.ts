@@ -1,6 +1,6 @@
 import { NetunnelError } from '../common/errors.js';
 import { FEATURES } from '../common/protocol.js';
-import type { Feature } from '../common/protocol.js';
+import type { ChannelStatus, Feature, TunnelKind } from '../common/protocol.js';
 import { ServerChannel } from './server-channel.js';
 import type { ServerChannelDeps } from './server-channel.js';
 import type { Originator } from './tunnel-registry.js';
@@ -14,6 +14,16 @@ export class Channels {
 
   get size(): number {
     return this.#byId.size;
+  }
+
+  tunnelCounts(): Record<TunnelKind, number> {
+    const counts: Record<TunnelKind, number> = { forward: 0, reverse: 0, 'named-reverse': 0 };
+    for (const channel of this.#byId.values()) for (const tunnel of channel.describe().tunnels) counts[tunnel.kind]++;
+    return counts;
+  }
+
+  describe(): ChannelStatus[] {
+    return [...this.#byId.values()].map((channel) => channel.describe());
   }
 
   /** `client` is where the client connects from: the originator its tunnels show to listeners. */

@@ -2,9 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { loadServerAuth } from '../common/auth-plugins.js';
-import { EXIT, exitCodeFor, fail, parseCommandLine, parsePort } from '../common/cli-support.js';
+import { EXIT, exitCodeFor, fail, parseCommandLine, parseLogFormat, parsePort } from '../common/cli-support.js';
 import { errorMessage } from '../common/errors.js';
-import { createLogger } from '../common/logger.js';
+import { createLogger, defaultLogFormat } from '../common/logger.js';
+import type { Logger } from '../common/logger.js';
 import { describeListenError } from '../common/tcp.js';
 import { createConfigFile } from './config/create-command.js';
 import { ConfigStore, STATELESS_WARNING } from './config/store.js';
@@ -37,6 +38,10 @@ Options:
       --auth-plugin SPEC   auth plugin: shared-secret (built in), or MODULE[:Export]
                            (a path from the current folder, or a package)
       --auth-data JSON     the plugin's options, e.g. '{"secret": "..."}'
+      --shutdown-grace SECONDS  on SIGTERM/SIGINT, how long open connections may
+                           finish before they are cut (default 10; a second
+                           signal stops at once)
+      --log-format FORMAT  json or pretty (default: pretty on a terminal, else json)
   -d, --debug              debug logging
   -h, --help               this help
 `;
@@ -58,6 +63,8 @@ async function main(argv: string[]): Promise<void> {
       'ssh-host': { type: 'string' },
       'ssh-host-key': { type: 'string' },
       'ssh-authorized-keys': { type: 'string' },
+      'shutdown-grace': { type: 'string', default: '10' },
+      'log-format': { type: 'string' },
       debug: { type: 'boolean', short: 'd', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -70,7 +77,9 @@ async function main(argv: string[]): Promise<void> {
   const port = parsePort(PROGRAM, '--port', values.port);
   const sshPort = values['ssh-port'] === undefined ? undefined : parsePort(PROGRAM, '--ssh-port', values['ssh-port']);
   const tls = await readTls(values['tls-cert'], values['tls-key']);
-  const logger = createLogger({ name: 'netunnel_server', level: values.debug ? 'debug' : 'info' });
+  const graceMs = parseSeconds(values['shutdown-grace'], '--shutdown-grace') * 1000;
+  const format = parseLogFormat(PROGRAM, values['log-format']) ?? defaultLogFormat(1);
+  const logger = createLogger({ name: 'netunnel_server', level: values.debug ? 'debug' : 'info', format });
   const store = await ConfigStore.open({ path: values['config-path'], secretKey: values['secret-key'], logger }).catch(
     (err: unknown) => fail(PROGRAM, err, exitCodeFor(err)),
   );
@@ -81,13 +90,47 @@ async function main(argv: string[]): Promise<void> {
     (err: unknown) => fail(PROGRAM, `cannot listen on ${values.hostname}:${port}: ${describeListenError(err as NodeJS.ErrnoException)}`),
   );
   logger.info({ url: server.url }, `netunnel server listening on ${server.url}`);
-  const sshDoor = ssh ? await startSshFrontDoor({ ...ssh, registry: server.registry, logger }).catch((err: unknown) => failSsh(ssh, err)) : undefined;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      logger.info(`${signal} received; shutting down`);
-      void Promise.all([server.close(), sshDoor?.close()]).then(() => process.exit(EXIT.OK));
-    });
-  }
+  const sshDoor = ssh
+    ? await startSshFrontDoor({
+        ...ssh,
+        registry: server.registry,
+        logger,
+        traffic: server.metrics.traffic.ssh,
+        onAuthFailure: () => server.metrics.authFailed('ssh'),
+      }).catch((err: unknown) => failSsh(ssh, err))
+    : undefined;
+  if (sshDoor) server.watchSsh(sshDoor);
+  stopOnSignals(logger, graceMs, async () => {
+    sshDoor?.stopListening();
+    await server.close({ graceMs });
+    await sshDoor?.close();
+  });
+}
+
+/** The first signal stops gracefully (exit 0); a second one stops at once. */
+function stopOnSignals(logger: Logger, graceMs: number, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn(`${signal} received again; stopping now`);
+      logger.flush();
+      process.exit(EXIT.FAILURE);
+    }
+    stopping = true;
+    logger.info(`${signal} received; shutting down (open connections have ${graceMs / 1000} s to finish)`);
+    stop().then(
+      () => process.exit(EXIT.OK),
+      (err: unknown) => fail(PROGRAM, `shutdown failed: ${errorMessage(err)}`),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+function parseSeconds(value: string, flag: string): number {
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) fail(PROGRAM, `${flag} must be a number of seconds (0 or more), got ${JSON.stringify(value)}`, EXIT.USAGE);
+  return seconds;
 }
 
 /** The certificate and key for --tls-cert/--tls-key: both or neither, readable, and a matching pair. */

@@ -17,6 +17,8 @@ import type { OwnerInfo, RegistrationHandle } from './tunnel-registry.js';
  */
 export class ServerNamedReverseTunnel implements ServerTunnel {
   readonly reverse = true;
+  readonly kind = 'named-reverse';
+  target = '';
   readonly #pool: WebSocketPool;
   readonly #requested: RequestedWebSockets;
   readonly #streams = new Set<Duplex>();
@@ -35,6 +37,7 @@ export class ServerNamedReverseTunnel implements ServerTunnel {
   /** Registers `name:port`; throws (registering nothing) if the name is not allowed or invalid. */
   start(entrances: NamedEntrances, name: string, port: number, owner: OwnerInfo): void {
     this.#handle = entrances.register(name, port, { open: () => this.#open() }, owner);
+    this.target = `${name}:${port}`;
     this.#pool.prime();
   }
 

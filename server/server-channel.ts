@@ -4,7 +4,10 @@ import { Channel } from '../common/channel.js';
 import { NetunnelError } from '../common/errors.js';
 import type { Heartbeat } from '../common/heartbeat.js';
 import { MessageType } from '../common/protocol.js';
+import { formatAddress } from '../common/tcp.js';
+import type { Traffic } from '../common/traffic.js';
 import type {
+  ChannelStatus,
   CreateForwardTunnelRequest,
   CreateReverseTunnelRequest,
   CreateTunnelRequest,
@@ -22,6 +25,8 @@ import type { Originator, OwnerInfo } from './tunnel-registry.js';
 
 export interface ServerChannelDeps {
   policy: () => ServerPolicy;
+  /** Counters of the connections this server's forward exits and reverse entrances carry. */
+  traffic: { forward: Traffic; reverse: Traffic };
   destinations: Destinations;
   namedEntrances: NamedEntrances;
   heartbeat: Heartbeat;
@@ -59,6 +64,15 @@ export class ServerChannel {
 
   get tunnelCount(): number {
     return this.#tunnels.size;
+  }
+
+  describe(): ChannelStatus {
+    return {
+      id: this.id,
+      client: formatAddress(this.client.host, this.client.port),
+      features: [...this.features],
+      tunnels: [...this.#tunnels.values()].map(({ id, kind, target }) => ({ id, kind, target })),
+    };
   }
 
   onClose(listener: () => void): void {
@@ -99,7 +113,8 @@ export class ServerChannel {
     destinations.check(host, port);
     const logger = this.logger.child({ tunnel: id });
     const connect = () => destinations.open(host, port, this.client);
-    this.#add(new ServerForwardTunnel(id, connect, { halfClose: this.features.has('half-close'), logger }));
+    const options = { halfClose: this.features.has('half-close'), logger, traffic: this.deps.traffic.forward };
+    this.#add(new ServerForwardTunnel(id, formatAddress(host, port), connect, options));
     logger.info(`Opening Client-To-Server tunnel. Connecting to: ${host}:${port}`);
   }
 
@@ -112,6 +127,7 @@ export class ServerChannel {
       channel,
       halfClose: this.features.has('half-close'),
       logger,
+      traffic: this.deps.traffic.reverse,
     });
     // Reserve the id before listening so a concurrent creation cannot take it.
     this.#add(tunnel);

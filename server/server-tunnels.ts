@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 import type { Channel } from '../common/channel.js';
 import { InputTunnel } from '../common/input-tunnel.js';
 import { OutputTunnel } from '../common/output-tunnel.js';
+import type { TunnelKind } from '../common/protocol.js';
+import { formatAddress } from '../common/tcp.js';
+import type { Traffic } from '../common/traffic.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
 import { RequestedWebSockets } from './requested-websockets.js';
 
@@ -12,6 +15,9 @@ import { RequestedWebSockets } from './requested-websockets.js';
 export interface ServerTunnel {
   readonly id: number;
   readonly reverse: boolean;
+  readonly kind: TunnelKind;
+  /** Where it leads, for /status: the exit, the entrance, or the registered name. */
+  readonly target: string;
   /** A data websocket the client opened for this tunnel. */
   accept(ws: WebSocket): void;
   stop(force: boolean): void;
@@ -20,15 +26,17 @@ export interface ServerTunnel {
 /** Forward tunnel: the exit is on the server, the client's websockets arrive here. */
 export class ServerForwardTunnel implements ServerTunnel {
   readonly reverse = false;
+  readonly kind = 'forward';
   readonly #output: OutputTunnel;
 
-  /** `connect` opens the exit for one connection: a real address or a registry endpoint. */
+  /** `connect` opens the exit (`target`) for one connection: a real address or a registry endpoint. */
   constructor(
     readonly id: number,
+    readonly target: string,
     connect: () => Promise<Duplex>,
-    options: { halfClose: boolean; logger: Logger },
+    options: { halfClose: boolean; logger: Logger; traffic: Traffic },
   ) {
-    this.#output = new OutputTunnel({ connect, halfClose: options.halfClose, logger: options.logger });
+    this.#output = new OutputTunnel({ connect, ...options });
   }
 
   accept(ws: WebSocket): void {
@@ -46,6 +54,7 @@ export class ServerForwardTunnel implements ServerTunnel {
  */
 export class ServerReverseTunnel implements ServerTunnel {
   readonly reverse = true;
+  readonly kind = 'reverse';
   readonly #input: InputTunnel;
   readonly #pool: WebSocketPool;
   readonly #requested: RequestedWebSockets;
@@ -53,11 +62,17 @@ export class ServerReverseTunnel implements ServerTunnel {
   constructor(
     readonly id: number,
     entrance: { host: string; port: number },
-    options: { channel: Channel; halfClose: boolean; logger: Logger },
+    options: { channel: Channel; halfClose: boolean; logger: Logger; traffic: Traffic },
   ) {
     this.#requested = new RequestedWebSockets(options.channel, id);
     this.#pool = new WebSocketPool(() => this.#requested.request(), { logger: options.logger });
-    this.#input = new InputTunnel({ ...entrance, pool: this.#pool, halfClose: options.halfClose, logger: options.logger });
+    const { halfClose, logger, traffic } = options;
+    this.#input = new InputTunnel({ ...entrance, pool: this.#pool, halfClose, logger, traffic });
+  }
+
+  get target(): string {
+    const { address, port } = this.#input.address;
+    return formatAddress(address, port);
   }
 
   /** Listens at once; the client cannot open websockets before it learns the tunnel id. */

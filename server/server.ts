@@ -4,6 +4,8 @@ import fastifyWebsocket from '@fastify/websocket';
 import type { AddressInfo } from 'node:net';
 import { ServerNoAuth } from '../common/auth.js';
 import type { ServerAuth } from '../common/auth.js';
+import { sleep } from '../common/backoff.js';
+import { NetunnelError } from '../common/errors.js';
 import { Heartbeat } from '../common/heartbeat.js';
 import type { Logger } from '../common/logger.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MAX_RECEIVE_BYTES } from '../common/protocol.js';
@@ -17,6 +19,9 @@ import type { ConfigStore } from './config/store.js';
 import { channelRoutes } from './routes/channels.js';
 import { configRoutes } from './routes/config.js';
 import { peerRoutes } from './routes/peers.js';
+import { operationsRoutes } from './routes/operations.js';
+import { ServerMetrics } from './metrics.js';
+import type { StatusResponse } from '../common/protocol.js';
 import { PeerConnector } from './peers/peer-connection.js';
 import { Peers } from './peers/peers.js';
 import { DEFAULT_STATIC_TUNNEL_TIMING } from './peers/static-tunnel.js';
@@ -53,6 +58,10 @@ export class NetunnelServer {
   readonly auth: ServerAuth;
   /** Other servers this one keeps static tunnels to. */
   readonly peers: Peers;
+  readonly metrics = new ServerMetrics(NETUNNEL_VERSION);
+  readonly #startedAt = Date.now();
+  #sshConnections: () => number = () => 0;
+  #closing = false;
   readonly #heartbeat: Heartbeat;
   readonly #options: NetunnelServerOptions;
 
@@ -62,11 +71,27 @@ export class NetunnelServer {
     this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
     const destinations = new Destinations(this.registry, () => options.config.config.allowed_tunnel_destinations);
     const namedEntrances = new NamedEntrances(this.registry, () => options.config.config.allowed_tunnel_names ?? {});
-    this.channels = new Channels({ policy: () => options.config.config, destinations, namedEntrances, heartbeat: this.#heartbeat, logger: options.logger });
-    const connector = new PeerConnector({ config: options.config, auth: this.auth, logger: options.logger });
+    const { traffic } = this.metrics;
+    this.channels = new Channels({
+      policy: () => options.config.config,
+      destinations,
+      namedEntrances,
+      heartbeat: this.#heartbeat,
+      logger: options.logger,
+      traffic,
+    });
+    const connector = new PeerConnector({ config: options.config, auth: this.auth, logger: options.logger, traffic: traffic.static });
     const timing = () =>
       options.staticTunnels ?? { ...DEFAULT_STATIC_TUNNEL_TIMING, healthIntervalMs: options.config.config.static_tunnel_health_check_interval * 1000 };
     this.peers = new Peers({ config: options.config, connector, timing, logger: options.logger });
+    this.metrics.watch({
+      channels: () => this.channels.size,
+      tunnels: () => this.channels.tunnelCounts(),
+      registryEntries: () => this.registry.list().length,
+      sshSessions: () => this.#sshConnections(),
+      peers: () => this.peers.list().length,
+      staticTunnels: () => this.peers.stateCounts(),
+    });
     this.app = Fastify({
       ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
       loggerInstance: options.logger as FastifyBaseLogger,
@@ -96,13 +121,52 @@ export class NetunnelServer {
     });
     app.addHook('onRequest', async (request) => {
       request.log.debug({ method: request.method, url: request.url }, 'request');
+      if (this.#closing) throw new NetunnelError('SHUTTING_DOWN', 'the server is shutting down; try again shortly');
     });
-    installAuth(app, this.auth);
+    installAuth(app, this.auth, () => this.metrics.authFailed('http'));
     await app.register(versionRoutes, { version: NETUNNEL_VERSION });
     await app.register(channelRoutes, { channels, version: NETUNNEL_VERSION });
     await app.register(tunnelRoutes, { channels, heartbeat: this.#heartbeat });
     await app.register(configRoutes, { config: this.#options.config, channels, peers: this.peers });
     await app.register(peerRoutes, { peers: this.peers });
+    await app.register(operationsRoutes, { status: () => this.status(), metrics: this.metrics });
+  }
+
+  /** Waits until no tunnelled connection is open, for at most `graceMs`. */
+  async #drain(graceMs: number): Promise<void> {
+    const live = () => Object.values(this.metrics.traffic).reduce((sum, t) => sum + t.live, 0);
+    const deadline = Date.now() + graceMs;
+    if (live() > 0 && graceMs > 0) this.#options.logger.info(`waiting up to ${graceMs / 1000} s for ${live()} connections to finish`);
+    while (live() > 0 && Date.now() < deadline) await sleep(Math.min(100, deadline - Date.now()));
+    if (live() > 0) this.#options.logger.info(`closing ${live()} connections still open`);
+  }
+
+  /** Lets /status and /metrics count the SSH front door's connections (it runs beside the app). */
+  watchSsh(door: { readonly connectionCount: number }): void {
+    this.#sshConnections = () => door.connectionCount;
+  }
+
+  status(): StatusResponse {
+    return {
+      version: NETUNNEL_VERSION,
+      uptime_seconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      channels: this.channels.describe(),
+      connections: Object.fromEntries(
+        Object.entries(this.metrics.traffic).map(([kind, t]) => [
+          kind,
+          { live: t.live, total: t.opened, upstream_bytes: t.upstreamBytes, downstream_bytes: t.downstreamBytes },
+        ]),
+      ),
+      registry: this.registry.list().map(({ name, aliases, port, owner, since }) => ({
+        name,
+        aliases,
+        port,
+        owner: [owner.kind, owner.address, owner.key].filter(Boolean).join(' '),
+        since: since.toISOString(),
+      })),
+      ssh_sessions: this.#sshConnections(),
+      peers: this.peers.list(),
+    };
   }
 
   get address(): AddressInfo {
@@ -115,12 +179,20 @@ export class NetunnelServer {
     return `${this.#options.tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${port}`;
   }
 
-  /** Tells every client its tunnels are gone, then stops serving. */
-  async close(): Promise<void> {
-    await this.peers.close();
+  /**
+   * Stops serving. New requests are refused at once (503) and every client is told its
+   * tunnels are gone (they stop accepting); connections already open may finish for up to
+   * `graceMs`, then whatever is left is cut, and the config has been saved.
+   */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
+    this.#closing = true;
     await this.channels.disconnectAll();
+    await this.#drain(options.graceMs ?? 0);
+    await this.peers.close();
+    await this.#options.config.idle();
     await this.app.close();
     this.#heartbeat.close();
-    this.#options.logger.flush();
+    // The log is written asynchronously: what the shutdown said must reach it before an exit.
+    await new Promise<void>((resolve) => this.#options.logger.flush(() => resolve()));
   }
 }

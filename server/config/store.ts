@@ -99,6 +99,11 @@ export class ConfigStore {
     });
   }
 
+  /** Resolves once every update asked for so far is saved (or has failed). */
+  async idle(): Promise<void> {
+    await this.#queue;
+  }
+
   encryptSecret(secret: string): string {
     return this.#fernet.encrypt(secret);
   }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ClientAuth, ServerAuth } from '../../common/auth.js';
 import { NetunnelError, RemoteError, errorMessage } from '../../common/errors.js';
 import type { ProxyOptions } from '../../common/proxy-connect.js';
+import type { Traffic } from '../../common/traffic.js';
 import { NetunnelClient } from '../../client/client.js';
 import type { NetunnelClientOptions } from '../../client/client.js';
 import type { ServerConfig } from '../config/defaults.js';
@@ -24,11 +25,13 @@ export class PeerConnector {
   readonly #config: ConfigStore;
   readonly #auth: ServerAuth;
   readonly #logger: Logger;
+  readonly #traffic: Traffic;
 
-  constructor(deps: { config: ConfigStore; auth: ServerAuth; logger: Logger }) {
+  constructor(deps: { config: ConfigStore; auth: ServerAuth; logger: Logger; traffic: Traffic }) {
     this.#config = deps.config;
     this.#auth = deps.auth;
     this.#logger = deps.logger;
+    this.#traffic = deps.traffic;
   }
 
   async clientOptions(target: PeerTarget): Promise<NetunnelClientOptions> {
@@ -39,6 +42,7 @@ export class PeerConnector {
       auth: await this.clientAuth(target),
       proxy: this.#proxy(config),
       tls: config.allow_unverified_ssl_peers ? { rejectUnauthorized: false } : undefined,
+      traffic: this.#traffic,
     };
   }
 

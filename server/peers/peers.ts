@@ -5,6 +5,7 @@ import type {
   PeerResponse,
   RegisterPeerRequest,
   StaticTunnelResponse,
+  StaticTunnelState,
   UpdatePeerRequest,
 } from '../../common/protocol.js';
 import type { ConfigStore } from '../config/store.js';
@@ -61,6 +62,12 @@ export class Peers {
     return this.#peers()
       .filter((peer) => name === undefined || peer.name === name)
       .map((peer) => this.#view(peer));
+  }
+
+  stateCounts(): Record<StaticTunnelState, number> {
+    const counts: Record<StaticTunnelState, number> = { connecting: 0, online: 0, offline: 0 };
+    for (const peer of this.list()) for (const tunnel of peer.static_tunnels) counts[tunnel.state]++;
+    return counts;
   }
 
   get(id: number): PeerResponse {

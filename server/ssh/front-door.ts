@@ -12,6 +12,7 @@ import { findKey, fingerprintOf, fromAllows, normalizeAddress, parseAuthorizedKe
 import type { AuthorizedKey } from './authorized-keys.js';
 import { channelStream } from './channel-stream.js';
 import { DEFAULT_MAX_CIRCUITS_PER_KEY, DEFAULT_MAX_FORWARDS_PER_KEY, PerKeyLimit } from './key-limits.js';
+import type { Traffic } from '../../common/traffic.js';
 
 export const DEFAULT_SSH_PORT = 1878;
 
@@ -33,12 +34,20 @@ export interface SshFrontDoorOptions {
   maxForwardsPerKey?: number;
   /** Circuits one key may have open (or opening) at once, over all its connections. */
   maxCircuitsPerKey?: number;
+  /** Counts the circuits and their bytes, for metrics. */
+  traffic?: Traffic;
+  /** Called for each connection that ends without having authenticated. */
+  onAuthFailure?: () => void;
 }
 
 export interface SshFrontDoor {
   host: string;
   port: number;
   hostKeyFingerprint: string;
+  /** SSH connections open now. */
+  readonly connectionCount: number;
+  /** Takes no new SSH connections; those open keep going (a graceful shutdown's first step). */
+  stopListening(): void;
   close(): Promise<void>;
 }
 
@@ -178,6 +187,7 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
     client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'SSH connection error'));
     client.on('close', () => {
       clients.delete(client);
+      if (!key) options.onAuthFailure?.();
       for (const forward of forwards.values()) dropForward(forward);
       if (forwards.size > 0) log.info(`SSH listener ${describe()} left; its ports ${[...forwards.keys()].join(', ')} are gone`);
       forwards.clear();
@@ -303,7 +313,7 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
           const channel = accept();
           channel.setMaxListeners?.(20);
           log.debug(`SSH circuit ${describe()} -> ${info.destIP}:${info.destPort} open`);
-          void splice(channelStream(channel), target).then((result) => {
+          void splice(channelStream(channel), target, { traffic: options.traffic }).then((result) => {
             release();
             log.debug({ ...result, error: result.error && errorMessage(result.error) }, `SSH circuit to ${info.destIP}:${info.destPort} closed`);
           });
@@ -348,6 +358,10 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
     host,
     port: address.port,
     hostKeyFingerprint: hostKey.fingerprint,
+    get connectionCount() {
+      return clients.size;
+    },
+    stopListening: () => netServer?.close(),
     close: () =>
       new Promise<void>((resolve) => {
         for (const client of clients) client.end();
