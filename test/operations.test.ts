@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { StatusResponse } from '../common/protocol.js';
 import { SharedSecretServerAuth } from '../common/shared-secret-server.js';
+import { Traffic } from '../common/traffic.js';
 import type { NetunnelServer } from '../server/server.js';
 import { call, connectClient, startServer } from './support/in-process.js';
+import { startSwitchboard } from './support/openssh.js';
 import { CLIENT_BIN, SERVER_BIN, spawnNode, startServerProcess } from './support/processes.js';
 import { connect, echoServer, readAll, waitUntil } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
@@ -123,4 +125,30 @@ test('--log-format pretty prints one readable line per record; a bad format is a
   const bad = spawnNode(SERVER_BIN, ['--log-format', 'xml']);
   assert.equal(await bad.exited(), 2);
   assert.match(bad.output(), /^netunnel-server: --log-format must be json or pretty, got "xml"\n$/);
+});
+
+test('the SSH front door counts its connections, circuits and refused logins', async () => {
+  const traffic = new Traffic();
+  let refused = 0;
+  const board = await startSwitchboard(
+    { member: 'ed25519', stranger: 'ed25519' },
+    ({ member }) => [`access="listen",access="initiate" ${member!.pub}`],
+    { traffic, onAuthFailure: () => refused++ },
+  );
+  const echo = await echoServer();
+  try {
+    const listener = board.ssh(board.keys.member!.path, 'gw7', ['-N', '-R', `22:localhost:${echo.port}`]);
+    await waitUntil(() => board.resolves('gw7', 22), 15_000, 'the listener to register');
+    assert.equal(board.door.connectionCount, 1);
+    const w = board.ssh(board.keys.member!.path, 'ops', ['-W', 'gw7:22'], Buffer.from('hello'));
+    assert.equal(await w.exited, 0, w.stderr());
+    assert.deepEqual({ opened: traffic.opened, up: traffic.upstreamBytes, down: traffic.downstreamBytes }, { opened: 1, up: 5, down: 5 });
+    const stranger = board.ssh(board.keys.stranger!.path, 'ops', ['-W', 'gw7:22'], Buffer.alloc(0));
+    assert.equal(await stranger.exited, 255);
+    await waitUntil(() => refused === 1, 10_000, 'the refused login counted');
+    assert.equal(listener.child.exitCode, null);
+  } finally {
+    await board.close();
+    await echo.close();
+  }
 });
