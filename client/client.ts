@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { ClientAuth } from '../common/auth.js';
 import { Channel } from '../common/channel.js';
@@ -8,7 +9,7 @@ import { Heartbeat } from '../common/heartbeat.js';
 import { InputTunnel } from '../common/input-tunnel.js';
 import type { Logger } from '../common/logger.js';
 import { OutputTunnel } from '../common/output-tunnel.js';
-import { FEATURES, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MessageType, routes } from '../common/protocol.js';
+import { DATA_FIRST_FRAME, FEATURES, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MessageType, routes } from '../common/protocol.js';
 import type {
   CreateChannelResponse,
   CreateTunnelRequest,
@@ -22,6 +23,7 @@ import { connectTcp } from '../common/tcp.js';
 import type { Traffic } from '../common/traffic.js';
 import { NETUNNEL_VERSION } from '../common/version.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
+import { WebSocketStream } from '../common/websocket-stream.js';
 import { RestClient } from './rest.js';
 import { ClientAuthSession } from './auth-session.js';
 import { ClientTunnel } from './client-tunnel.js';
@@ -148,6 +150,27 @@ export class NetunnelClient extends EventEmitter {
       throw err;
     }
     return this.#register(new ClientTunnel(id, false, bound, { address: remoteAddress, port: remotePort }, (force) => input.stop(force)));
+  }
+
+  /**
+   * One connection to `address:port` on the server's side (an allowed destination or a
+   * registry name), as a byte stream, with no local listener: what stdio mode joins to
+   * stdin/stdout. Its tunnel on the server goes when the stream closes.
+   */
+  async openConnection(remote: { address: string; port: number }): Promise<Duplex> {
+    this.#requireChannel();
+    const { tunnel_id: id } = await this.#createTunnel({ exit_address: remote.address, exit_port: remote.port, reverse: false });
+    let ws: WebSocket;
+    try {
+      ws = await this.#openWebSocket(routes.tunnelConnect(this.#channelId, id));
+    } catch (err) {
+      await this.#deleteOnServer(id);
+      throw err;
+    }
+    ws.send(DATA_FIRST_FRAME);
+    const stream = new WebSocketStream(ws, { halfClose: this.#halfClose });
+    stream.once('close', () => void this.#deleteOnServer(id));
+    return stream;
   }
 
   /** Reverse tunnel: listens on the server, exits here at localAddress:localPort. */

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'PROXY_AUTH_FAILED'
   | 'PROXY_UNREACHABLE'
   | 'TLS_CERTIFICATE'
+  | 'HOST_KEY_REJECTED'
   | 'INTERNAL';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -57,6 +58,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   PROXY_AUTH_FAILED: 502,
   PROXY_UNREACHABLE: 502,
   TLS_CERTIFICATE: 502,
+  // An SSH upstream's host key is unknown or changed (known_hosts).
+  HOST_KEY_REJECTED: 502,
   INTERNAL: 500,
 };
 

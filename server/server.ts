@@ -54,6 +54,8 @@ export class NetunnelServer {
   readonly channels: Channels;
   /** Virtual endpoints by name (SSH listeners and later named reverse tunnels), shared by every door. */
   readonly registry = new TunnelRegistry();
+  /** Where initiators may go: a registry name first, else an allowed real address. Shared with the SSH door. */
+  readonly destinations: Destinations;
   /** The auth plugin: checks every request; its getClientForPeer gives peers their credentials. */
   readonly auth: ServerAuth;
   /** Other servers this one keeps static tunnels to. */
@@ -69,12 +71,12 @@ export class NetunnelServer {
     this.#options = options;
     this.auth = options.auth ?? new ServerNoAuth();
     this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
-    const destinations = new Destinations(this.registry, () => options.config.config.allowed_tunnel_destinations);
+    this.destinations = new Destinations(this.registry, () => options.config.config.allowed_tunnel_destinations);
     const namedEntrances = new NamedEntrances(this.registry, () => options.config.config.allowed_tunnel_names ?? {});
     const { traffic } = this.metrics;
     this.channels = new Channels({
       policy: () => options.config.config,
-      destinations,
+      destinations: this.destinations,
       namedEntrances,
       heartbeat: this.#heartbeat,
       logger: options.logger,

@@ -36,6 +36,8 @@ describe('registry crossings between the websocket and SSH doors', () => {
       '--ssh-authorized-keys', join(dir, 'authorized_keys'),
       '--ssh-host-key', join(dir, 'host_key'),
     ]);
+    // The HTTP side announces itself first; the SSH door may still be starting.
+    await server.waitFor(/SSH front door listening/);
     sshConfig = writeSshConfig(dir);
     echo = await echoServer();
     listener = runSsh(dir, sshConfig, ['-i', key.path, '-p', String(sshPort), '-N', '-R', `22:localhost:${echo.port}`, 'gw1@127.0.0.1']);

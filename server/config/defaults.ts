@@ -50,6 +50,31 @@ export interface SshConfig {
   max_forwards_per_key?: number;
   /** Circuits (`ssh -W/-L/-D/-J`) one key may have open at once, over all its connections. */
   max_circuits_per_key?: number;
+  /** The reverse proxy by user name: where keys with access="proxy" log in (first matching rule wins). */
+  upstreams?: SshUpstreamConfig[];
+}
+
+/**
+ * One reverse-proxy rule: a login name (`login`, exact) or pattern (`login_pattern`, with named
+ * captures that `host` and `user` may use as `$<name>`) mapped to an upstream SSH server.
+ */
+export interface SshUpstreamConfig {
+  login?: string;
+  login_pattern?: string;
+  /** A registry name or an allowed address. */
+  host: string;
+  /** Default 22. */
+  port?: number;
+  /** Default: the pattern's `user` capture, else the login name. */
+  user?: string;
+  /** The private key the server logs in upstream with (a file; never logged). */
+  private_key: string;
+  /** OpenSSH known_hosts file the upstream's host key must be in. */
+  known_hosts: string;
+  /** Learn the key of a host not yet in known_hosts (appended); default false. */
+  trust_on_first_use?: boolean;
+  /** Let a client's `ssh -A` agent be used upstream (unless its key has no-agent-forwarding); default false. */
+  agent_forwarding?: boolean;
 }
 
 /** Address → comma-separated ports, or `*` for all (wire spec §3.3). */
@@ -136,6 +161,27 @@ const sshSection = {
     authorized_keys: nonEmptyString,
     max_forwards_per_key: positiveInteger,
     max_circuits_per_key: positiveInteger,
+    upstreams: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['host', 'private_key', 'known_hosts'],
+        additionalProperties: false,
+        // Exactly one way of matching the login name.
+        oneOf: [{ required: ['login'] }, { required: ['login_pattern'] }],
+        properties: {
+          login: nonEmptyString,
+          login_pattern: nonEmptyString,
+          host: nonEmptyString,
+          port: { type: 'integer', minimum: 1, maximum: 65535 },
+          user: nonEmptyString,
+          private_key: nonEmptyString,
+          known_hosts: nonEmptyString,
+          trust_on_first_use: { type: 'boolean' },
+          agent_forwarding: { type: 'boolean' },
+        },
+      },
+    },
   },
 } as const;
 

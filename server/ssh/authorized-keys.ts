@@ -3,7 +3,10 @@ import { BlockList, isIP } from 'node:net';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 
-export type Access = 'listen' | 'initiate';
+/** listen: ssh -R; initiate: ssh -W/-L/-D/-J and `list`; proxy: sessions go to an `ssh.upstreams` host. */
+export type Access = 'listen' | 'initiate' | 'proxy';
+
+const ACCESS_LEVELS: readonly string[] = ['listen', 'initiate', 'proxy'];
 
 export interface AuthorizedKey {
   line: number;
@@ -23,6 +26,8 @@ export interface AuthorizedKey {
   /** `name:port` patterns (port may be `*`); empty = anything. */
   permitOpen: { host: string; port: number | '*' }[];
   noPortForwarding: boolean;
+  /** The reverse proxy must not pass this key's ssh-agent upstream. */
+  noAgentForwarding: boolean;
 }
 
 export interface Problem {
@@ -89,6 +94,7 @@ function parseLine(text: string, line: number): AuthorizedKey {
     aliases: [],
     permitOpen: [],
     noPortForwarding: false,
+    noAgentForwarding: false,
   };
   for (const [rawName, value] of options) {
     const name = rawName.toLowerCase();
@@ -99,8 +105,8 @@ function parseLine(text: string, line: number): AuthorizedKey {
     switch (name) {
       case 'access': {
         const v = need();
-        if (v !== 'listen' && v !== 'initiate') throw new Error(`unknown access level "${v}" (use listen or initiate)`);
-        entry.access.add(v);
+        if (!ACCESS_LEVELS.includes(v)) throw new Error(`unknown access level "${v}" (use listen, initiate or proxy)`);
+        entry.access.add(v as Access);
         break;
       }
       case 'from': {
@@ -126,6 +132,9 @@ function parseLine(text: string, line: number): AuthorizedKey {
       }
       case 'no-port-forwarding':
         entry.noPortForwarding = true;
+        break;
+      case 'no-agent-forwarding':
+        entry.noAgentForwarding = true;
         break;
       default:
         // Other OpenSSH options (no-pty, command=, ...) do not matter here.

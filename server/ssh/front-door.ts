@@ -13,6 +13,10 @@ import type { AuthorizedKey } from './authorized-keys.js';
 import { channelStream } from './channel-stream.js';
 import { DEFAULT_MAX_CIRCUITS_PER_KEY, DEFAULT_MAX_FORWARDS_PER_KEY, PerKeyLimit } from './key-limits.js';
 import type { Traffic } from '../../common/traffic.js';
+import { openAgentChannel } from './agent-channel.js';
+import { ReverseProxy, proxiesLogin } from './reverse-proxy.js';
+import type { StreamOpener } from './upstream-connection.js';
+import type { UpstreamRule } from './upstream-rules.js';
 
 export const DEFAULT_SSH_PORT = 1878;
 
@@ -38,6 +42,13 @@ export interface SshFrontDoorOptions {
   traffic?: Traffic;
   /** Called for each connection that ends without having authenticated. */
   onAuthFailure?: () => void;
+  /** The reverse proxy's rules (`ssh.upstreams`), for keys with access="proxy". */
+  upstreams?: readonly UpstreamRule[];
+  /**
+   * How the reverse proxy reaches an upstream: the server's destinations (a registry name, else
+   * an allowed address). Default: registry names only.
+   */
+  destinations?: StreamOpener;
 }
 
 export interface SshFrontDoor {
@@ -173,6 +184,8 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
   logger.info(`SSH host key ${options.hostKeyPath}: ${hostKey.fingerprint}`);
   const clients = new Set<Connection>();
   const authenticated = new WeakSet<Socket>();
+  const upstreams = options.upstreams ?? [];
+  const upstreamOpener: StreamOpener = options.destinations ?? { open: (host, port, originator) => registry.resolve(host, port).open(originator) };
 
   const server = new ssh2.Server({ hostKeys: [hostKey.key], ident: 'netunnel' }, (client, info) => {
     clients.add(client);
@@ -182,11 +195,14 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
     let username = '';
     let attempts = 0;
     const forwards = new Map<number, Forward>();
+    /** This login's link upstream, for a key with access="proxy" (opened by its first session). */
+    let proxy: ReverseProxy | undefined;
     const owner: OwnerInfo = { kind: 'ssh', address };
 
     client.on('error', (err) => log.debug({ err: errorMessage(err) }, 'SSH connection error'));
     client.on('close', () => {
       clients.delete(client);
+      proxy?.close();
       if (!key) options.onAuthFailure?.();
       for (const forward of forwards.values()) dropForward(forward);
       if (forwards.size > 0) log.info(`SSH listener ${describe()} left; its ports ${[...forwards.keys()].join(', ')} are gone`);
@@ -327,6 +343,13 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
 
     client.on('session', (accept) => {
       const session = accept();
+      if (proxiesLogin(key, upstreams, username)) {
+        const allows = (host: string, port: number) => !!key && permitOpenAllows(key, host, port);
+        const agent = key?.noAgentForwarding ? {} : { agent: () => openAgentChannel(client).then(channelStream) };
+        proxy ??= new ReverseProxy({ rules: upstreams, login: username, opener: upstreamOpener, originator: { host: address, port: info.port }, timeoutMs: openTimeoutMs, logger: log, allows, ...agent });
+        proxy.session(session);
+        return;
+      }
       handleSession(session, () => key, registry);
     });
   });

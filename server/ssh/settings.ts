@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { NetunnelError } from '../../common/errors.js';
-import type { SshConfig } from '../config/defaults.js';
+import type { SshConfig, SshUpstreamConfig } from '../config/defaults.js';
 import { DEFAULT_SSH_PORT } from './front-door.js';
 import type { SshFrontDoorOptions } from './front-door.js';
+import { compileLoginPattern } from './upstream-rules.js';
+import type { UpstreamRule } from './upstream-rules.js';
 
 /** The server CLI's --ssh-* flags, as given. */
 export interface SshFlags {
@@ -49,6 +51,24 @@ export function sshSettings(flags: SshFlags, port: number | undefined, config: S
     authorizedKeysPath,
     ...(section?.max_forwards_per_key !== undefined ? { maxForwardsPerKey: section.max_forwards_per_key } : {}),
     ...(section?.max_circuits_per_key !== undefined ? { maxCircuitsPerKey: section.max_circuits_per_key } : {}),
+    ...(section?.upstreams ? { upstreams: section.upstreams.map((u, i) => upstreamRule(u, i, (path) => resolve(base, path))) } : {}),
+  };
+}
+
+/** A config `upstreams` entry as the front door uses it; paths relative to the config file. */
+export function upstreamRule(config: SshUpstreamConfig, index: number, path: (relative: string) => string): UpstreamRule {
+  const where = `config key ssh.upstreams[${index}]`;
+  if ((config.login === undefined) === (config.login_pattern === undefined)) throw invalid(`${where} needs exactly one of "login" and "login_pattern"`);
+  return {
+    ...(config.login !== undefined ? { login: config.login } : {}),
+    ...(config.login_pattern !== undefined ? { loginPattern: compileLoginPattern(config.login_pattern, where) } : {}),
+    host: config.host,
+    port: config.port ?? 22,
+    ...(config.user !== undefined ? { user: config.user } : {}),
+    privateKeyPath: path(config.private_key),
+    knownHostsPath: path(config.known_hosts),
+    trustOnFirstUse: config.trust_on_first_use ?? false,
+    agentForwarding: config.agent_forwarding ?? false,
   };
 }
 

@@ -1,0 +1,143 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import { errorMessage } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+
+/** Exit status of a session the proxy could not carry upstream: ssh's own for its failures. */
+const PROXY_FAILURE = 255;
+
+type Opener = (client: Client, done: (err: Error | undefined, channel: ClientChannel) => void) => void;
+
+/** What the client asked for before its shell, exec or subsystem: replayed upstream. */
+interface SessionSetup {
+  pty?: PseudoTtyInfo;
+  env: Record<string, string>;
+  agent?: boolean;
+}
+
+/**
+ * Replays one client session upstream and relays it: pty, env and the agent request are
+ * answered at once and remembered; the shell, exec or subsystem is accepted at once too (so
+ * no byte is lost while the upstream connection opens) and then opened upstream. A failure
+ * is one line on the session's stderr and exit status 255.
+ */
+export function proxySession(session: Session, upstream: () => Promise<Client>, agentAllowed: boolean, log: Logger): void {
+  let remote: ClientChannel | undefined;
+  let started = false;
+  const setup = recordSetup(session, agentAllowed, () => remote);
+
+  const start = (accept: () => ServerChannel, what: string, open: Opener): void => {
+    if (started) return;
+    started = true;
+    // Accepted at once, so no byte the client sends meanwhile is lost; held until upstream is ready.
+    const local = accept();
+    local.on('error', () => {});
+    local.pause();
+    let localClosed = false;
+    local.once('close', () => (localClosed = true));
+    const refuse = (err: unknown) => {
+      log.info(`SSH ${what} not proxied: ${errorMessage(err)}`);
+      local.stderr.write(`netunnel: ${errorMessage(err)}${setup.pty ? '\r\n' : '\n'}`);
+      local.exit(PROXY_FAILURE);
+      local.end();
+    };
+    upstream().then(
+      (client) =>
+        open(client, (err, channel) => {
+          if (err) return refuse(new Error(`the upstream refused the ${what}: ${err.message}`));
+          if (localClosed) return channel.close();
+          remote = channel;
+          relay(local, channel);
+        }),
+      refuse,
+    );
+  };
+  const pty = () => (setup.pty ? { term: setup.pty.term, rows: setup.pty.rows, cols: setup.pty.cols, height: setup.pty.height, width: setup.pty.width, modes: setup.pty.modes } : undefined);
+  const env = () => ({ ...setup.env });
+  const agent = () => (setup.agent ? { agentForward: true } : {});
+  session.on('shell', (accept, reject) => {
+    if (!accept) return reject?.();
+    start(accept, 'shell', (client, done) => client.shell(pty() ?? false, { env: env(), ...agent() }, done));
+  });
+  session.on('exec', (accept, reject, info) => {
+    if (!accept) return reject?.();
+    const ptyOptions = pty();
+    start(accept, 'command', (client, done) => client.exec(info.command, { env: env(), ...agent(), ...(ptyOptions ? { pty: ptyOptions } : {}) }, done));
+  });
+  session.on('subsystem', (accept, reject, info) => {
+    if (!accept) return reject?.();
+    start(accept, `subsystem ${info.name}`, (client, done) => client.subsys(info.name, done));
+  });
+}
+
+/** Answers the requests that come before (or beside) the shell, exec or subsystem, and keeps what must be replayed. */
+function recordSetup(session: Session, agentAllowed: boolean, remote: () => ClientChannel | undefined): SessionSetup {
+  const setup: SessionSetup = { env: {} };
+  session.on('pty', (accept, _reject, info) => {
+    setup.pty = info;
+    accept?.();
+  });
+  session.on('env', (accept, _reject, info) => {
+    setup.env[info.key] = info.val;
+    accept?.();
+  });
+  session.on('window-change', (accept, _reject, info) => {
+    accept?.();
+    if (setup.pty) Object.assign(setup.pty, { rows: info.rows, cols: info.cols, height: info.height, width: info.width });
+    remote()?.setWindow(info.rows, info.cols, info.height, info.width);
+  });
+  session.on('signal', (accept, _reject, info) => {
+    accept?.();
+    remote()?.signal(info.name);
+  });
+  // The agent (and X11) hand the upstream a way back into the client's machine: only if allowed.
+  session.on('auth-agent', (accept, reject) => {
+    if (!agentAllowed) return reject?.();
+    setup.agent = true;
+    accept?.();
+  });
+  session.on('x11', (_accept, reject) => reject?.());
+  return setup;
+}
+
+/**
+ * Relays one session both ways. The client's EOF goes upstream as EOF. The upstream's exit
+ * status must reach the client before EOF (ssh2 sends no channel request after EOF, and
+ * OpenSSH closes once both sides sent EOF), so EOF waits for the exit status, or for CLOSE;
+ * each goes only once what came before is written (ssh2's server-side end() would send CLOSE
+ * at once and lose the exit status).
+ */
+function relay(local: ServerChannel, remote: ClientChannel): void {
+  remote.on('error', () => {});
+  carry(local, remote);
+  carry(remote, local);
+  carry(remote.stderr, local.stderr);
+  local.once('end', () => remote.end());
+  let exit: unknown[] | undefined;
+  let ended = false;
+  let output: Promise<void> | undefined;
+  const endOutput = () =>
+    (output ??= new Promise<void>((resolve) => local.write(Buffer.alloc(0), () => resolve())).then(() => {
+      if (exit) (local.exit as (...a: unknown[]) => void)(...(exit[0] === null ? exit.slice(1, 4) : exit.slice(0, 1)));
+      local.eof();
+    }));
+  remote.once('end', () => {
+    ended = true;
+    if (exit) void endOutput();
+  });
+  remote.on('exit', (...args: unknown[]) => {
+    exit = args;
+    if (ended) void endOutput();
+  });
+  remote.once('close', () => void endOutput().then(() => local.close()));
+  local.once('close', () => remote.close());
+  local.resume();
+}
+
+/** Bytes from `src` to `dst`, pausing `src` while `dst` is full. */
+function carry(src: Readable, dst: Writable): void {
+  src.on('data', (chunk: Buffer) => {
+    if (!dst.write(chunk)) src.pause();
+  });
+  dst.on('drain', () => src.resume());
+}
