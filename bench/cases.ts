@@ -1,6 +1,7 @@
 import { startClientProcess, startServerProcess } from '../test/support/processes.js';
 import { onCleanup } from './cleanup.js';
 import { SOCAT_BLOCK_SIZE, socatInstalled, startSocatRelay } from './socat.js';
+import { SSH_CASES } from './ssh-cases.js';
 
 /** What sits between the source and the sink in each case. */
 export interface Path {
@@ -25,7 +26,7 @@ export const CASES: readonly BenchCase[] = [
   {
     id: 'direct',
     label: 'direct',
-    processes: 'none (plain TCP to the sink)',
+    processes: 'none (plain TCP to the far end)',
     start: async (sinkPort) => ({ entrancePort: sinkPort, pids: [] }),
   },
   {
@@ -65,4 +66,5 @@ export const CASES: readonly BenchCase[] = [
       return { entrancePort: client.entrancePort, pids: [server.child.pid!, client.child.pid!] };
     },
   },
+  ...SSH_CASES,
 ];

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { CLK_TCK } from './proc-cpu.js';
@@ -10,7 +10,15 @@ export interface Machine {
   kernel: string;
   node: string;
   socat: string | null;
+  /** `ssh -V`'s answer, or null without /usr/bin/ssh. */
+  ssh: string | null;
   clockTicks: number;
+}
+
+/** What a version command prints (stdout and stderr: ssh -V answers on stderr), or null if it cannot run. */
+function versionOutput(command: string, args: string[]): string | null {
+  const run = spawnSync(command, args, { encoding: 'utf8' });
+  return run.error ? null : `${run.stdout}${run.stderr}`;
 }
 
 export function describeMachine(): Machine {
@@ -20,20 +28,14 @@ export function describeMachine(): Machine {
   } catch {
     // keep os.cpus()'s answer
   }
-  let socat: string | null = null;
-  if (socatInstalled()) {
-    try {
-      socat = execFileSync(SOCAT, ['-V'], { encoding: 'utf8' }).match(/socat version (\S+)/)?.[1] ?? 'unknown version';
-    } catch {
-      socat = 'unknown version';
-    }
-  }
+  const socat = socatInstalled() ? (versionOutput(SOCAT, ['-V'])?.match(/socat version (\S+)/)?.[1] ?? 'unknown version') : null;
   return {
     nproc: os.availableParallelism(),
     cpuModel,
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     socat,
+    ssh: versionOutput('/usr/bin/ssh', ['-V'])?.trim().split('\n', 1)[0] || null,
     clockTicks: CLK_TCK,
   };
 }

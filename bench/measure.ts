@@ -1,61 +1,61 @@
 import { waitUntil } from '../test/support/sockets.js';
 import type { BenchCase } from './cases.js';
-import { cleanup } from './cleanup.js';
 import { childrenOf, cpuSeconds, systemBusySeconds } from './proc-cpu.js';
-import { startSink, startSource, transfer } from './traffic.js';
+import { runCase } from './run-case.js';
+import type { RowBase } from './run-case.js';
+import { startFarEnd, startNearEnd, transfer } from './traffic.js';
+import type { Direction } from './traffic.js';
 
 const GiB = 1024 ** 3;
 
-export interface CaseResult {
-  id: string;
-  label: string;
-  processes: string;
-  status: 'ok' | 'skipped' | 'failed';
-  /** Why it was skipped or how it failed. */
-  note?: string;
-  bytes?: number;
-  seconds?: number;
+export interface ThroughputSpec {
+  direction: Direction;
+  /** Parallel connections sharing `bytes`. */
+  streams: number;
+  bytes: number;
+}
+
+export interface ThroughputFigures {
+  bytes: number;
+  seconds: number;
   /** 10^6 bytes per second. */
-  mbPerSecond?: number;
+  mbPerSecond: number;
   /** CPU seconds (user + system) of the tunnel's processes during the transfer; null: no tunnel. */
-  tunnelCpuSeconds?: number | null;
-  tunnelCpuSecondsPerGiB?: number | null;
-  /** The same for the source and sink processes, which are not part of the tunnel. */
-  endpointCpuSecondsPerGiB?: number;
+  tunnelCpuSeconds: number | null;
+  tunnelCpuSecondsPerGiB: number | null;
+  /** The same for the two endpoint processes, which are not part of the tunnel. */
+  endpointCpuSecondsPerGiB: number;
   /**
    * CPUs kept busy during the transfer by everything else on the machine (system-wide busy time
    * from /proc/stat minus tunnel and endpoints, over the wall time): well above 0 means the row
    * was measured on a loaded machine.
    */
-  otherBusyCpus?: number;
+  otherBusyCpus: number;
 }
 
-/** Runs one case: sink, tunnel, one transfer of `bytes`, CPU before/after; always stops what it started. */
-export async function measure(benchCase: BenchCase, bytes: number): Promise<CaseResult> {
-  const base = { id: benchCase.id, label: benchCase.label, processes: benchCase.processes };
-  const unavailable = benchCase.unavailable?.();
-  if (unavailable) return { ...base, status: 'skipped', note: unavailable };
-  // Generous: 30 s plus 10 MB/s, where these tunnels do hundreds.
-  const timeoutMs = 30_000 + bytes / 10_000;
-  try {
-    const sink = await startSink();
-    const path = await benchCase.start(sink.port);
+export type ThroughputResult = RowBase & Partial<ThroughputFigures>;
+
+/** Runs one case: far end, tunnel, one transfer, CPU before/after; always stops what it started. */
+export function measureThroughput(benchCase: BenchCase, spec: ThroughputSpec): Promise<ThroughputResult> {
+  return runCase(benchCase, async () => {
+    // Generous: 30 s plus 10 MB/s, where these tunnels do hundreds.
+    const timeoutMs = 30_000 + spec.bytes / 10_000;
+    const far = await startFarEnd(spec.direction === 'upload' ? 'recv' : 'send', spec.streams, spec.bytes);
+    const path = await benchCase.start(far.port);
     // Let the tunnel finish its start-up work (spare websockets, logging) before counting.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const source = await startSource(path.entrancePort, bytes);
+    const near = await startNearEnd(path.entrancePort, spec.direction, spec.streams, spec.bytes);
     const wallBefore = performance.now();
     const systemBefore = systemBusySeconds();
     const cpuBefore = cpuSeconds(path.pids);
-    const moved = await transfer(source, sink, bytes, timeoutMs);
-    // socat serves the connection in a forked child: its CPU reaches the parent's cutime/cstime once reaped.
+    const moved = await transfer(near, far, spec.direction, spec.bytes, timeoutMs);
+    // socat serves each connection in a forked child: its CPU reaches the parent's cutime/cstime once reaped.
     await waitUntil(() => childrenOf(path.pids).length === 0, 5_000, 'the relays to reap their children');
     const tunnelCpu = path.pids.length > 0 ? cpuSeconds(path.pids) - cpuBefore : null;
     const systemBusy = systemBusySeconds() - systemBefore;
     const wall = (performance.now() - wallBefore) / 1000;
     const gib = moved.received / GiB;
     return {
-      ...base,
-      status: 'ok',
       bytes: moved.received,
       seconds: moved.seconds,
       mbPerSecond: moved.received / moved.seconds / 1e6,
@@ -64,10 +64,5 @@ export async function measure(benchCase: BenchCase, bytes: number): Promise<Case
       endpointCpuSecondsPerGiB: moved.endpointCpuSeconds / gib,
       otherBusyCpus: Math.max(0, systemBusy - (tunnelCpu ?? 0) - moved.endpointCpuSeconds) / wall,
     };
-  } catch (err) {
-    const message = (err as Error).message.trim().replace(/\s*\n\s*/g, ' / ').replaceAll('|', '\\|');
-    return { ...base, status: 'failed', note: message.length > 400 ? `${message.slice(0, 400)}...` : message };
-  } finally {
-    await cleanup();
-  }
+  });
 }

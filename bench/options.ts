@@ -1,22 +1,58 @@
 import { parseArgs } from 'node:util';
 import { CASES } from './cases.js';
 
-export const USAGE = `Usage: node dist/bench/run.js [--size MIB] [--cases ${CASES.map((c) => c.id).join(',')}] [--json]
+export const TESTS = ['upload', 'download', 'parallel', 'latency', 'scale'] as const;
+export type TestId = (typeof TESTS)[number];
 
-Single-stream upload throughput on loopback through each case, with the CPU seconds per GiB
-of the tunnel's own processes (from /proc). Prints a markdown table, or JSON with --json
-(progress goes to stderr either way).
+export const USAGE = `Usage: node dist/bench/run.js [options]
 
-  --size MIB     MiB sent per case (default 1024)
-  --cases LIST   comma-separated case ids (default: all)
-  --json         print JSON instead of the table
-  -h, --help     this help
+Measures each case (a path from a client to a server on loopback) side by side with direct TCP
+and a socat relay pair, and prints markdown tables (or JSON with --json; progress goes to
+stderr either way). CPU figures are the tunnel's own processes, from /proc.
+
+  --tests LIST        comma-separated, default all: ${TESTS.join(',')}
+                      upload/download: one stream each way; parallel: 16 streams, upload;
+                      latency: 64-byte echo round trips and new connections; scale: many
+                      connections held open through one client
+  --cases LIST        comma-separated case ids (default: all): ${CASES.map((c) => c.id).join(',')}
+  --size MIB          MiB moved per throughput row (default 1024)
+  --streams N         parallel streams for "parallel" (default 16)
+  --round-trips N     64-byte round trips per latency row (default 2000, after as many to warm up)
+  --connections N     sequential new connections per latency row (default 2000)
+  --scale LIST        connection counts held open for "scale" (default 1000,5000; 10000 needs
+                      ulimit -n above 20200)
+  --profile DIR       write a V8 CPU profile of each Node process started that exits (not
+                      killed) to DIR: the client, the server and the near end
+                      (read one with: node dist/bench/profile-summary.js FILE)
+  --json              print JSON instead of the tables
+  -h, --help          this help
 `;
 
 export interface Options {
-  sizeMiB: number;
+  tests: TestId[];
   caseIds: string[];
+  sizeMiB: number;
+  streams: number;
+  roundTrips: number;
+  connections: number;
+  scale: number[];
+  profileDir?: string;
   json: boolean;
+}
+
+function positive(flag: string, value: string, integer = true): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`--${flag} wants a positive number, not "${value}"`);
+  return n;
+}
+
+function list<T extends string>(flag: string, value: string | undefined, known: readonly T[]): T[] {
+  if (value === undefined) return [...known];
+  const ids = value.split(',').map((id) => id.trim()).filter(Boolean);
+  const unknown = ids.filter((id) => !known.includes(id as T));
+  if (unknown.length > 0) throw new Error(`--${flag}: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  if (ids.length === 0) throw new Error(`--${flag} names nothing`);
+  return ids as T[];
 }
 
 /** Parses argv; throws an Error with a user-facing message on bad input, returns undefined for --help. */
@@ -24,20 +60,29 @@ export function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
-      size: { type: 'string', default: '1024' },
+      tests: { type: 'string' },
       cases: { type: 'string' },
+      size: { type: 'string', default: '1024' },
+      streams: { type: 'string', default: '16' },
+      'round-trips': { type: 'string', default: '2000' },
+      connections: { type: 'string', default: '2000' },
+      scale: { type: 'string', default: '1000,5000' },
+      profile: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) return undefined;
-  const sizeMiB = Number(values.size);
-  if (!Number.isFinite(sizeMiB) || sizeMiB <= 0) throw new Error(`--size wants a positive number of MiB, not "${values.size}"`);
-  const known = CASES.map((c) => c.id);
-  const caseIds = values.cases === undefined ? known : values.cases.split(',').map((id) => id.trim()).filter(Boolean);
-  const unknown = caseIds.filter((id) => !known.includes(id));
-  if (unknown.length > 0) throw new Error(`unknown case(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  if (caseIds.length === 0) throw new Error('--cases names no case');
-  return { sizeMiB, caseIds, json: values.json };
+  return {
+    tests: list('tests', values.tests, TESTS),
+    caseIds: list('cases', values.cases, CASES.map((c) => c.id)),
+    sizeMiB: positive('size', values.size, false),
+    streams: positive('streams', values.streams),
+    roundTrips: positive('round-trips', values['round-trips']),
+    connections: positive('connections', values.connections),
+    scale: values.scale.split(',').map((n) => positive('scale', n.trim())),
+    ...(values.profile !== undefined ? { profileDir: values.profile } : {}),
+    json: values.json,
+  };
 }

@@ -1,45 +1,122 @@
+import type { LatencyResult } from './latency.js';
 import type { Machine } from './machine.js';
-import type { CaseResult } from './measure.js';
+import type { ThroughputResult, ThroughputSpec } from './measure.js';
+import type { RowBase } from './run-case.js';
+import type { ScaleResult } from './scale.js';
+
+export interface ThroughputTable {
+  title: string;
+  spec: Omit<ThroughputSpec, 'bytes'> & { sizeMiB: number };
+  rows: ThroughputResult[];
+}
+
+export interface ScaleTable {
+  connections: number;
+  rows: ScaleResult[];
+}
 
 export interface Report {
   machine: Machine;
-  sizeMiB: number;
-  direction: string;
-  cases: CaseResult[];
+  /** Load average when the bench started (1, 5, 15 min): other work skews every figure. */
+  loadAverage: number[];
+  throughput: ThroughputTable[];
+  latency?: LatencyResult[];
+  scale: ScaleTable[];
 }
 
 const fixed = (value: number | null | undefined, digits: number) =>
   value === null || value === undefined ? 'n/a' : value.toFixed(digits);
 
-/** The machine lines and a markdown table of the results. */
-export function markdown(report: Report): string {
-  const { machine } = report;
-  const socat = report.cases.find((c) => c.id === 'socat' && c.status === 'ok')?.mbPerSecond;
+/** `value` as a percentage or multiple of the reference row's, when both exist. */
+const ratio = (value: number | undefined, reference: number | undefined, asPercent: boolean) => {
+  if (value === undefined || reference === undefined || reference === 0) return 'n/a';
+  return asPercent ? `${Math.round((value / reference) * 100)}%` : `${(value / reference).toFixed(2)}x`;
+};
+
+/** The row of a case that did not run: its note in the first figure column. */
+function notRun(row: RowBase, columns: number): string {
+  const note = row.status === 'skipped' ? row.note : `failed: ${row.note}`;
+  return `| ${row.label} | ${note} |${' |'.repeat(columns - 1)}`;
+}
+
+function throughputTable(table: ThroughputTable): string[] {
+  const socat = table.rows.find((r) => r.id === 'socat' && r.status === 'ok')?.mbPerSecond;
   const lines = [
-    `Machine: ${machine.nproc} CPUs, ${machine.cpuModel}; ${machine.kernel}; Node ${machine.node}; ` +
-      `socat ${machine.socat ?? 'not installed'}; CLK_TCK ${machine.clockTicks}`,
-    `Single stream, ${report.sizeMiB} MiB per case, ${report.direction}, loopback. ` +
-      'CPU: user+system seconds per GiB moved (tunnel: its own processes from /proc; endpoints: source + sink).',
+    `### ${table.title}: ${table.spec.streams} stream(s), ${table.spec.sizeMiB} MiB in all, ${table.spec.direction}`,
     '',
     '| case | MB/s | vs socat | tunnel CPU-s/GiB | endpoints CPU-s/GiB | seconds | other load (CPUs) | tunnel processes |',
     '|---|---:|---:|---:|---:|---:|---:|---|',
   ];
-  for (const c of report.cases) {
-    if (c.status !== 'ok') {
-      const note = c.status === 'skipped' ? c.note : `failed: ${c.note}`;
-      lines.push(`| ${c.label} | ${note} | | | | | | ${c.processes} |`);
+  for (const r of table.rows) {
+    if (r.status !== 'ok') {
+      lines.push(notRun(r, 7));
       continue;
     }
-    const ratio = socat === undefined ? 'n/a' : `${Math.round((c.mbPerSecond! / socat) * 100)}%`;
     lines.push(
-      `| ${c.label} | ${fixed(c.mbPerSecond, 0)} | ${ratio} | ${fixed(c.tunnelCpuSecondsPerGiB, 2)} | ` +
-        `${fixed(c.endpointCpuSecondsPerGiB, 2)} | ${fixed(c.seconds, 2)} | ${fixed(c.otherBusyCpus, 2)} | ${c.processes} |`,
+      `| ${r.label} | ${fixed(r.mbPerSecond, 0)} | ${ratio(r.mbPerSecond, socat, true)} | ${fixed(r.tunnelCpuSecondsPerGiB, 2)} | ` +
+        `${fixed(r.endpointCpuSecondsPerGiB, 2)} | ${fixed(r.seconds, 2)} | ${fixed(r.otherBusyCpus, 2)} | ${r.processes} |`,
     );
   }
-  if (report.cases.some((c) => (c.otherBusyCpus ?? 0) > 0.25)) {
-    lines.push('', `Other processes kept more than a quarter of a CPU busy during some rows (out of ${machine.nproc}): those rows are skewed.`);
+  return lines;
+}
+
+function latencyTable(rows: LatencyResult[]): string[] {
+  const direct = rows.find((r) => r.id === 'direct' && r.status === 'ok');
+  const lines = [
+    '### Latency: 64-byte echo round trips over one connection; new connection + 1-byte echo, sequential (ms)',
+    '',
+    '| case | RTT p50 | RTT p99 | RTT p50 vs direct | connect p50 | connect p99 | connect p50 vs direct |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    if (r.status !== 'ok') {
+      lines.push(notRun(r, 6));
+      continue;
+    }
+    lines.push(
+      `| ${r.label} | ${fixed(r.rttMs?.p50, 3)} | ${fixed(r.rttMs?.p99, 3)} | ${ratio(r.rttMs?.p50, direct?.rttMs?.p50, false)} | ` +
+        `${fixed(r.connectMs?.p50, 3)} | ${fixed(r.connectMs?.p99, 3)} | ${ratio(r.connectMs?.p50, direct?.connectMs?.p50, false)} |`,
+    );
   }
-  return lines.join('\n') + '\n';
+  return lines;
+}
+
+function scaleTable(table: ScaleTable): string[] {
+  const lines = [
+    `### Scale: ${table.connections} connections held open through one tunnel`,
+    '',
+    '| case | seconds to open | still usable | RSS KiB per connection (per tunnel process) | tunnel processes |',
+    '|---|---:|---:|---:|---|',
+  ];
+  for (const r of table.rows) {
+    if (r.status !== 'ok') {
+      lines.push(notRun(r, 4));
+      continue;
+    }
+    const rss = r.rssKiBPerConnection?.length ? r.rssKiBPerConnection.map((k) => k.toFixed(1)).join(' / ') : 'n/a';
+    lines.push(`| ${r.label} | ${fixed(r.openSeconds, 2)} | ${r.usable}/${r.connections} | ${rss} | ${r.processes} |`);
+  }
+  return lines;
+}
+
+/** The machine lines and one markdown table per test. */
+export function markdown(report: Report): string {
+  const { machine } = report;
+  const sections = [
+    [
+      `Machine: ${machine.nproc} CPUs, ${machine.cpuModel}; ${machine.kernel}; Node ${machine.node}; ` +
+        `socat ${machine.socat ?? 'not installed'}; ${machine.ssh ?? 'no ssh'}; CLK_TCK ${machine.clockTicks}; ` +
+        `load average at start ${report.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
+      'CPU: user+system seconds per GiB moved (tunnel: its own processes from /proc; endpoints: the two traffic processes).',
+    ],
+    ...report.throughput.map(throughputTable),
+    ...(report.latency ? [latencyTable(report.latency)] : []),
+    ...report.scale.map(scaleTable),
+  ];
+  if (report.throughput.some((t) => t.rows.some((r) => (r.otherBusyCpus ?? 0) > 0.25))) {
+    sections.push([`Other processes kept more than a quarter of a CPU busy during some throughput rows (out of ${machine.nproc}): those rows are skewed.`]);
+  }
+  return sections.map((lines) => lines.join('\n')).join('\n\n') + '\n';
 }
 
 /** The report as JSON, fractions rounded to 4 decimals. */

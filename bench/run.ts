@@ -1,15 +1,23 @@
 /**
- * Single-stream throughput benchmark (issue 7, first piece): direct TCP, a socat relay pair,
- * netunnel forward and reverse tunnels. See options.ts for usage.
+ * The benchmark (issue 7): throughput both ways and in parallel, latency and scale, each case
+ * beside direct TCP and a socat relay pair. See options.ts for usage.
  */
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { CASES } from './cases.js';
+import type { BenchCase } from './cases.js';
 import { cleanup, cleanupOnSignals, interrupted } from './cleanup.js';
+import { measureLatency } from './latency.js';
 import { describeMachine } from './machine.js';
-import { measure } from './measure.js';
-import type { CaseResult } from './measure.js';
+import { measureThroughput } from './measure.js';
+import type { ThroughputSpec } from './measure.js';
 import { parseOptions, USAGE } from './options.js';
 import type { Options } from './options.js';
 import { json, markdown } from './report.js';
+import type { Report, ThroughputTable } from './report.js';
+import type { RowBase } from './run-case.js';
+import { descriptorsFor, measureScale } from './scale.js';
 
 function readOptions(): Options {
   let options: Options | undefined;
@@ -26,24 +34,61 @@ function readOptions(): Options {
   return options;
 }
 
+/** Every Node child started from now on records a CPU profile into `dir` (see cpu-profile-preload.ts). */
+function profileChildren(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const preload = fileURLToPath(new URL('./cpu-profile-preload.js', import.meta.url));
+  process.env.NETUNNEL_BENCH_PROFILE_DIR = dir;
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim();
+}
+
+/** Runs `measure` for every selected case, printing progress; stops early when interrupted. */
+async function eachCase<T extends RowBase>(what: string, cases: BenchCase[], measure: (c: BenchCase) => Promise<T>, show: (r: T) => string): Promise<T[]> {
+  const rows: T[] = [];
+  for (const benchCase of cases) {
+    if (interrupted()) break;
+    process.stderr.write(`${what}, ${benchCase.label}: `);
+    const row = await measure(benchCase);
+    process.stderr.write(`${row.status === 'ok' ? show(row) : `${row.status}: ${row.note}`}\n`);
+    rows.push(row);
+  }
+  return rows;
+}
+
+async function throughput(title: string, cases: BenchCase[], spec: ThroughputSpec, sizeMiB: number): Promise<ThroughputTable> {
+  const rows = await eachCase(title, cases, (c) => measureThroughput(c, spec), (r) => `${r.mbPerSecond!.toFixed(0)} MB/s, ${r.tunnelCpuSecondsPerGiB?.toFixed(2) ?? 'n/a'} CPU-s/GiB`);
+  return { title, spec: { direction: spec.direction, streams: spec.streams, sizeMiB }, rows };
+}
+
+async function runAll(options: Options, report: Report): Promise<void> {
+  const cases = CASES.filter((c) => options.caseIds.includes(c.id));
+  const bytes = Math.round(options.sizeMiB * 1024 * 1024);
+  const { tests } = options;
+  if (tests.includes('upload')) report.throughput.push(await throughput('Upload', cases, { direction: 'upload', streams: 1, bytes }, options.sizeMiB));
+  if (tests.includes('download')) report.throughput.push(await throughput('Download', cases, { direction: 'download', streams: 1, bytes }, options.sizeMiB));
+  if (tests.includes('parallel')) {
+    report.throughput.push(await throughput('Parallel upload', cases, { direction: 'upload', streams: options.streams, bytes }, options.sizeMiB));
+  }
+  if (tests.includes('latency')) {
+    const spec = { roundTrips: options.roundTrips, connections: options.connections };
+    report.latency = await eachCase('latency', cases, (c) => measureLatency(c, spec), (r) => `RTT p50 ${r.rttMs!.p50.toFixed(3)} ms, connect p50 ${r.connectMs!.p50.toFixed(3)} ms`);
+  }
+  if (tests.includes('scale')) {
+    for (const n of options.scale) {
+      // socat forks a process per connection: thousands of them would measure fork, not relaying.
+      const skip = (c: BenchCase) => (c.id === 'socat' ? 'not run (a forked process per connection)' : descriptorsFor(n));
+      const rows = await eachCase(`scale ${n}`, cases, (c) => measureScale(c, n, skip(c)), (r) => `${r.usable}/${n} usable, opened in ${r.openSeconds!.toFixed(2)} s, RSS KiB/conn ${r.rssKiBPerConnection!.map((k) => k.toFixed(1)).join(' / ')}`);
+      report.scale.push({ connections: n, rows });
+    }
+  }
+}
+
 const options = readOptions();
 cleanupOnSignals();
-const machine = describeMachine();
-const bytes = Math.round(options.sizeMiB * 1024 * 1024);
-const results: CaseResult[] = [];
+if (options.profileDir) profileChildren(options.profileDir);
+const report: Report = { machine: describeMachine(), loadAverage: os.loadavg(), throughput: [], scale: [] };
 try {
-  for (const benchCase of CASES.filter((c) => options.caseIds.includes(c.id))) {
-    process.stderr.write(`${benchCase.label}: `);
-    const result = await measure(benchCase, bytes);
-    // The signal handler is stopping everything and will exit: no partial table.
-    if (interrupted()) break;
-    process.stderr.write(
-      result.status === 'ok'
-        ? `${result.mbPerSecond!.toFixed(0)} MB/s in ${result.seconds!.toFixed(2)} s\n`
-        : `${result.status}: ${result.note}\n`,
-    );
-    results.push(result);
-  }
+  await runAll(options, report);
 } finally {
   await cleanup();
 }
@@ -51,12 +96,7 @@ try {
 if (interrupted()) {
   process.stderr.write('interrupted: no results printed\n');
 } else {
-  const report = {
-    machine,
-    sizeMiB: options.sizeMiB,
-    direction: 'upload (source -> tunnel entrance -> tunnel exit -> sink)',
-    cases: results,
-  };
   process.stdout.write(options.json ? json(report) : markdown(report));
-  if (results.some((r) => r.status === 'failed')) process.exitCode = 1;
+  const rows = [...report.throughput.flatMap((t) => t.rows), ...(report.latency ?? []), ...report.scale.flatMap((t) => t.rows)];
+  if (rows.some((r) => r.status === 'failed')) process.exitCode = 1;
 }

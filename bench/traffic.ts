@@ -5,65 +5,68 @@ import { onCleanup } from './cleanup.js';
 import { within } from './within.js';
 
 /**
- * The traffic endpoints: the sink and the source each run in their own child process (see
- * sink.ts and source.ts), so their CPU is neither counted as the tunnel's nor taken from the
- * bench's main process, which only waits for their report lines during a transfer.
+ * The traffic endpoints: the far end (behind the tunnel, listening) and the near end (the
+ * user's side, connecting) each run in their own child process (far-end.ts, near-end.ts), so
+ * their CPU is neither counted as the tunnel's nor taken from the bench's main process, which
+ * only waits for their report lines during a transfer.
  */
 
-const SINK = fileURLToPath(new URL('./sink.js', import.meta.url));
-const SOURCE = fileURLToPath(new URL('./source.js', import.meta.url));
+const FAR_END = fileURLToPath(new URL('./far-end.js', import.meta.url));
+const NEAR_END = fileURLToPath(new URL('./near-end.js', import.meta.url));
 
-export interface Sink {
+export type Direction = 'upload' | 'download';
+
+export interface FarEnd {
   port: number;
   process: Spawned;
 }
 
-export async function startSink(): Promise<Sink> {
-  const sink = spawnNode(SINK, []);
-  onCleanup(() => sink.stop());
-  const [, port] = await sink.waitFor(/sink listening on (\d+)/);
-  return { port: Number(port), process: sink };
+/** Starts a far end: `recv`/`send` for `streams` connections of `bytes` in all, or `echo`. */
+export async function startFarEnd(mode: 'recv' | 'send' | 'echo', streams = 1, bytes = 0): Promise<FarEnd> {
+  const far = spawnNode(FAR_END, [mode, String(streams), String(bytes)]);
+  onCleanup(() => far.stop());
+  const [, port] = await far.waitFor(/far listening on (\d+)/);
+  return { port: Number(port), process: far };
 }
 
 export interface Transfer {
-  /** Bytes counted by the sink before EOF. */
+  /** Bytes counted by the receiving end before EOF. */
   received: number;
-  /** From the source's connection being established to EOF at the sink. */
+  /** From the near end's connections being established to the last EOF at the receiving end. */
   seconds: number;
-  /** CPU seconds used by source and sink during the transfer. */
+  /** CPU seconds used by both endpoints during the transfer. */
   endpointCpuSeconds: number;
 }
 
-export interface Source {
+export interface NearEnd {
   process: Spawned;
-  /** Starts sending. */
+  /** Starts the transfer. */
   go(): void;
 }
 
-/** Starts a source process that will send `bytes` to `port` when told to go. */
-export async function startSource(port: number, bytes: number): Promise<Source> {
-  const source = spawnNode(SOURCE, [String(port), String(bytes)]);
-  onCleanup(() => source.stop());
-  await source.waitFor(/source ready/);
-  return { process: source, go: () => source.child.kill('SIGUSR1') };
+/** Starts a near end that will open `streams` connections to `port` when told to go. */
+export async function startNearEnd(port: number, direction: Direction, streams: number, bytes: number): Promise<NearEnd> {
+  const mode = direction === 'upload' ? 'send' : 'recv';
+  const near = spawnNode(NEAR_END, [String(port), mode, String(streams), String(bytes)]);
+  onCleanup(() => near.stop());
+  await near.waitFor(/near ready/);
+  return { process: near, go: () => near.child.kill('SIGUSR1') };
 }
 
-/** Sends `bytes` from `source` (made by startSource) to `sink`; resolves when the source has exited. */
-export async function transfer(source: Source, sink: Sink, bytes: number, timeoutMs: number): Promise<Transfer> {
-  source.go();
-  const [, connectedAt] = await source.process.waitFor(/source connected at ([\d.]+)/);
-  const [, how, received, endAt, sinkCpu] = await sink.process.waitFor(
-    /sink (received|closed after) (\d+) bytes at ([\d.]+) cpu (\d+)/,
-    timeoutMs,
-  );
-  const [, sent, sourceCpu] = await source.process.waitFor(/source done sent (\d+) bytes at [\d.]+ cpu (\d+)/, 15_000);
-  await within(source.process.exited(), 15_000, 'the source process to exit');
-  if (how !== 'received') throw new Error(`the sink's connection closed without EOF after ${received} bytes`);
-  if (Number(sent) !== bytes) throw new Error(`the source sent ${sent} of ${bytes} bytes`);
-  if (Number(received) !== bytes) throw new Error(`the sink received ${received} bytes, expected ${bytes}`);
+/** Runs one transfer of `bytes` between `near` and `far` (made for `direction`); resolves when both are done. */
+export async function transfer(near: NearEnd, far: FarEnd, direction: Direction, bytes: number, timeoutMs: number): Promise<Transfer> {
+  near.go();
+  const [, connectedAt] = await near.process.waitFor(/near connected at ([\d.]+)/, 30_000);
+  const [, how, farBytes, farAt, farCpu] = await far.process.waitFor(/far (done|closed early) (\d+) bytes at ([\d.]+) cpu (\d+)/, timeoutMs);
+  const [, nearBytes, nearAt, nearCpu] = await near.process.waitFor(/near done received (\d+) bytes at ([\d.]+) cpu (\d+)/, timeoutMs);
+  await within(near.process.exited(), 15_000, 'the near end to exit');
+  if (how !== 'done') throw new Error(`a connection at the far end closed without EOF (${farBytes} bytes)`);
+  const received = Number(direction === 'upload' ? farBytes : nearBytes);
+  if (received !== bytes) throw new Error(`${direction}: ${received} bytes arrived, expected ${bytes}`);
+  const endAt = Number(direction === 'upload' ? farAt : nearAt);
   return {
-    received: Number(received),
-    seconds: (Number(endAt) - Number(connectedAt)) / 1000,
-    endpointCpuSeconds: (Number(sinkCpu) + Number(sourceCpu)) / 1e6,
+    received,
+    seconds: (endAt - Number(connectedAt)) / 1000,
+    endpointCpuSeconds: (Number(farCpu) + Number(nearCpu)) / 1e6,
   };
 }

@@ -3,8 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { loadClientAuth } from '../common/auth-plugins.js';
 import { EXIT, exitCodeFor, fail, parseCommandLine, parseLogFormat, parsePort } from '../common/cli-support.js';
 import { createLogger, defaultLogFormat } from '../common/logger.js';
+import { tuneGarbageCollectorForRelaying } from '../common/gc-tuning.js';
 import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
+import type { NetunnelClientOptions } from './client.js';
 import { printStatus } from './status-command.js';
+import { parseStdioTarget, runStdio } from './stdio.js';
 import { runTunnelSession } from './tunnel-session.js';
 import type { TunnelRequest } from './tunnel-session.js';
 
@@ -40,6 +43,10 @@ Options:
       --status              print the server's status (channels and their tunnels,
                             connections, peers) and exit; with --json, as JSON
       --json                with --status: print the JSON the server answers
+      --stdio HOST:PORT     no listener: join ONE connection to HOST:PORT on the server's
+                            side (an allowed destination or a registry name) to stdin and
+                            stdout, e.g. ssh -o ProxyCommand='${PROGRAM} -s URL --stdio %h:%p'.
+                            Errors are one line on stderr and exit status 255, as ssh -W
       --log-format FORMAT   json or pretty (default: pretty on a terminal, else json)
   -d, --debug               debug logging (on stderr)
   -h, --help                this help
@@ -66,6 +73,7 @@ function parse(argv: string[]) {
       'proxy-password': { type: 'string' },
       status: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      stdio: { type: 'string' },
       'log-format': { type: 'string' },
       debug: { type: 'boolean', short: 'd', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -128,15 +136,34 @@ async function tlsOptions(values: ReturnType<typeof parse>): Promise<ClientTlsOp
   return { ...(ca ? { ca } : {}), ...(values['no-ssl-validate'] ? { rejectUnauthorized: false } : {}) };
 }
 
+/** Exit status of stdio mode's failures: ssh's own, so a ProxyCommand's failure reads like ssh -W's. */
+const STDIO_FAILURE = 255;
+
+async function stdioMode(values: ReturnType<typeof parse>, client: NetunnelClientOptions): Promise<never> {
+  if (values.reverse || values.name !== undefined) fail(PROGRAM, '--stdio cannot be combined with -r or --name', EXIT.USAGE);
+  let target;
+  try {
+    target = parseStdioTarget(values.stdio!);
+  } catch (err) {
+    fail(PROGRAM, err, EXIT.USAGE);
+  }
+  await runStdio({ client, target, stdin: process.stdin, stdout: process.stdout }).catch((err: unknown) => fail(PROGRAM, err, STDIO_FAILURE));
+  client.logger.flush();
+  process.exit(EXIT.OK);
+}
+
 async function main(argv: string[]): Promise<void> {
   const values = parse(argv);
   const proxy = proxyOptions(values);
   const tls = await tlsOptions(values);
   const auth = await loadClientAuth(values['auth-plugin'], values['auth-data']).catch((err: unknown) => fail(PROGRAM, err, exitCodeFor(err)));
   const format = parseLogFormat(PROGRAM, values['log-format']) ?? defaultLogFormat(2);
-  const logger = createLogger({ name: 'netunnel_client', level: values.debug ? 'debug' : 'warn', destination: 2, format });
+  // In stdio mode stderr is the ssh user's terminal: only the one-line error belongs there.
+  const quiet = values.stdio !== undefined ? 'silent' : 'warn';
+  const logger = createLogger({ name: 'netunnel_client', level: values.debug ? 'debug' : quiet, destination: 2, format });
   const clientOptions = { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) };
   if (values.status) return printStatus(clientOptions, values.json);
+  if (values.stdio !== undefined) return stdioMode(values, clientOptions);
   const tunnel = tunnelRequest(values);
   const stop = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
@@ -151,4 +178,5 @@ async function main(argv: string[]): Promise<void> {
   process.exit(EXIT.OK);
 }
 
+tuneGarbageCollectorForRelaying();
 await main(process.argv.slice(2));

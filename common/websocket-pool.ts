@@ -44,7 +44,9 @@ export class WebSocketPool {
     while ((spare = this.#spares.shift())) {
       if (spare.readyState === WebSocket.OPEN) break;
     }
-    this.#fill();
+    // The replacement's handshake waits for this turn of the event loop to end, so that the
+    // new connection's own first frames are written before the handshake's work.
+    setImmediate(() => this.#fill());
     return spare ?? this.#open();
   }
 

@@ -75,6 +75,11 @@ export class WebSocketStream extends Duplex {
 
   /** Frames of at most MAX_FRAME_BYTES; the callback waits for the last one to reach the socket. */
   #send(data: Buffer, callback?: (err?: Error | null) => void): void {
+    // A socket read is never larger than a frame: no view to make per chunk then.
+    if (data.length <= MAX_FRAME_BYTES) {
+      this.#ws.send(data, BINARY, callback);
+      return;
+    }
     for (let offset = 0; offset < data.length; offset += MAX_FRAME_BYTES) {
       const last = offset + MAX_FRAME_BYTES >= data.length;
       this.#ws.send(data.subarray(offset, offset + MAX_FRAME_BYTES), BINARY, last ? callback : undefined);

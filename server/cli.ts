@@ -7,6 +7,7 @@ import { errorMessage } from '../common/errors.js';
 import { createLogger, defaultLogFormat } from '../common/logger.js';
 import type { Logger } from '../common/logger.js';
 import { describeListenError } from '../common/tcp.js';
+import { tuneGarbageCollectorForRelaying } from '../common/gc-tuning.js';
 import { createConfigFile } from './config/create-command.js';
 import { ConfigStore, STATELESS_WARNING } from './config/store.js';
 import { NetunnelServer } from './server.js';
@@ -94,6 +95,7 @@ async function main(argv: string[]): Promise<void> {
     ? await startSshFrontDoor({
         ...ssh,
         registry: server.registry,
+        destinations: server.destinations,
         logger,
         traffic: server.metrics.traffic.ssh,
         onAuthFailure: () => server.metrics.authFailed('ssh'),
@@ -177,4 +179,5 @@ async function configCommand(argv: string[]): Promise<void> {
   process.stdout.write(`Config written to ${positionals[1]}\n`);
 }
 
+tuneGarbageCollectorForRelaying();
 await main(process.argv.slice(2));
