@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { ClientAuth } from '../common/auth.js';
 import { Channel } from '../common/channel.js';
@@ -157,7 +156,7 @@ export class NetunnelClient extends EventEmitter {
    * registry name), as a byte stream, with no local listener: what stdio mode joins to
    * stdin/stdout. Its tunnel on the server goes when the stream closes.
    */
-  async openConnection(remote: { address: string; port: number }): Promise<Duplex> {
+  async openConnection(remote: { address: string; port: number }): Promise<WebSocketStream> {
     this.#requireChannel();
     const { tunnel_id: id } = await this.#createTunnel({ exit_address: remote.address, exit_port: remote.port, reverse: false });
     let ws: WebSocket;

@@ -76,6 +76,7 @@ export async function runStdio(options: StdioOptions): Promise<void> {
     await client.connect();
     const remote = await client.openConnection({ address, port });
     const result = await splice(stdioStream(options.stdin, options.stdout), remote);
+    if (remote.exitRefusal !== undefined) throw new NetunnelError('SERVER_UNREACHABLE', `cannot connect to ${address}:${port} from the server: ${remote.exitRefusal}`);
     if (result.error) {
       throw new NetunnelError('CHANNEL_CLOSED', `connection to ${address}:${port} aborted: ${errorMessage(result.error)}`, { cause: result.error });
     }

@@ -59,9 +59,10 @@ export class OutputTunnel {
     try {
       exit = await connect();
     } catch (err) {
-      // As the original: the entrance sees the websocket close, its user a clean EOF.
+      // As the original, the entrance sees the websocket close and its user a clean EOF; with
+      // half-close the close code also says why (stdio mode reports it).
       logger.info({ err: errorMessage(err) }, 'tunnel exit unreachable');
-      stream.destroy();
+      stream.refuseExit(errorMessage(err));
       return;
     }
     if (stream.destroyed) {

@@ -334,6 +334,12 @@ export const HEARTBEAT_TIMEOUT_MS = 10_000;
 export const DATA_FIRST_FRAME = 'pasten';
 /** Extension `half-close`: a TEXT frame meaning "no more bytes this way". */
 export const EOF_FRAME = 'eof';
+/**
+ * Extension `half-close`: the close code of a data websocket whose exit could not be
+ * connected, the reason saying why. Entrances end the connection cleanly, as the original;
+ * stdio mode reports it (a ProxyCommand must fail loudly).
+ */
+export const EXIT_REFUSED_CLOSE_CODE = 4502;
 /** Largest binary frame we send (the original sends at most 65535; peers accept 4 MiB). */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** Largest frame we accept, as the original's aiohttp default. */

@@ -1,11 +1,13 @@
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { EOF_FRAME, MAX_FRAME_BYTES } from './protocol.js';
+import { EOF_FRAME, EXIT_REFUSED_CLOSE_CODE, MAX_FRAME_BYTES } from './protocol.js';
 
 const BINARY = { binary: true } as const;
 
 /** Close codes that end a data websocket cleanly; anything else is an abort. */
-const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
+const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005, EXIT_REFUSED_CLOSE_CODE]);
+/** A close reason is at most 123 bytes (RFC 6455 §5.5). */
+const MAX_REASON_BYTES = 123;
 
 /**
  * One tunnelled connection's data websocket as a byte stream. Binary frames carry the bytes.
@@ -16,6 +18,8 @@ const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
 export class WebSocketStream extends Duplex {
   readonly #ws: WebSocket;
   readonly #halfClose: boolean;
+  /** Why the far end could not connect the exit, when it said so (EXIT_REFUSED_CLOSE_CODE). */
+  exitRefusal: string | undefined;
 
   constructor(ws: WebSocket, options: { halfClose: boolean }) {
     super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
@@ -37,7 +41,8 @@ export class WebSocketStream extends Duplex {
     if (!this.push(chunk)) this.#ws.pause();
   };
 
-  #onClose = (code: number): void => {
+  #onClose = (code: number, reason: Buffer): void => {
+    if (code === EXIT_REFUSED_CLOSE_CODE) this.exitRefusal = reason.toString() || 'the exit could not be connected';
     if (!CLEAN_CLOSE_CODES.has(code)) {
       this.destroy(new Error(`data websocket closed abnormally (code ${code})`));
       return;
@@ -50,6 +55,17 @@ export class WebSocketStream extends Duplex {
     this.once('end', () => this.destroy());
     this.push(null);
   };
+
+  /** Tells the entrance the exit could not be connected (extension half-close only), then closes. */
+  refuseExit(reason: string): void {
+    if (!this.#halfClose) {
+      this.destroy();
+      return;
+    }
+    let text = reason;
+    while (Buffer.byteLength(text) > MAX_REASON_BYTES) text = text.slice(0, -1);
+    this.#ws.close(EXIT_REFUSED_CLOSE_CODE, text);
+  }
 
   #onError = (err: Error): void => {
     this.destroy(err);

@@ -47,6 +47,7 @@ describe('netunnel-client --stdio', () => {
   let userKey: string;
   let initKey: string;
   let sshPort: number;
+  let deadPort: number;
 
   /** The shell command line OpenSSH runs as ProxyCommand. */
   const stdioCommand = (target: string) => `'${process.execPath}' '${CLIENT_BIN}' -s ${server.url} --auth-plugin shared-secret --auth-data '{"secret": "s3cret"}' --stdio ${target}`;
@@ -61,7 +62,9 @@ describe('netunnel-client --stdio', () => {
     replies = await requestReplyServer(reply);
     sshd = await startExecServer();
     sshPort = await freePort();
-    await writeFile(join(dir, 'netunnel.conf'), JSON.stringify({ allowed_tunnel_destinations: { '127.0.0.1': `${replies.port},${sshPort}` } }));
+    deadPort = await freePort();
+    const allowed = `${replies.port},${sshPort},${deadPort}`;
+    await writeFile(join(dir, 'netunnel.conf'), JSON.stringify({ allowed_tunnel_destinations: { '127.0.0.1': allowed } }));
     server = await startServerProcess([
       '-c', join(dir, 'netunnel.conf'),
       '--ssh-port', String(sshPort),
@@ -134,6 +137,7 @@ describe('netunnel-client --stdio', () => {
     ['an unknown name', () => [...SECRET_FLAGS, '--stdio', 'nobody:22'], /^netunnel-client: Address nobody is not allowed as a tunnel destination\n$/],
     ['a name without that port', () => [...SECRET_FLAGS, '--stdio', 'gw1:23'], /^netunnel-client: Unknown port 23 on "gw1" \(its ports: 22, 80\)\n$/],
     ['a refused destination', () => [...SECRET_FLAGS, '--stdio', '127.0.0.1:1'], /^netunnel-client: Port 127\.0\.0\.1:1 is not allowed as a tunnel destination\n$/],
+    ['an allowed destination nobody listens on', () => [...SECRET_FLAGS, '--stdio', `127.0.0.1:${deadPort}`], /^netunnel-client: cannot connect to 127\.0\.0\.1:\d+ from the server: .*ECONNREFUSED.*\n$/],
     ['missing credentials', () => ['--stdio', 'gw1:22'], /^netunnel-client: the server requires authentication .*\n$/],
   ];
   for (const [what, args, line] of failures) {
