@@ -8,7 +8,7 @@ import { Heartbeat } from '../common/heartbeat.js';
 import { InputTunnel } from '../common/input-tunnel.js';
 import type { Logger } from '../common/logger.js';
 import { OutputTunnel } from '../common/output-tunnel.js';
-import { DATA_FIRST_FRAME, FEATURES, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MessageType, routes } from '../common/protocol.js';
+import { FEATURES, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MessageType, routes } from '../common/protocol.js';
 import type {
   CreateChannelResponse,
   CreateTunnelRequest,
@@ -166,8 +166,7 @@ export class NetunnelClient extends EventEmitter {
       await this.#deleteOnServer(id);
       throw err;
     }
-    ws.send(DATA_FIRST_FRAME);
-    const stream = new WebSocketStream(ws, { halfClose: this.#halfClose });
+    const stream = WebSocketStream.forEntrance(ws, { halfClose: this.#halfClose });
     stream.once('close', () => void this.#deleteOnServer(id));
     return stream;
   }

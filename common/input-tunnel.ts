@@ -2,7 +2,6 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { errorMessage } from './errors.js';
-import { DATA_FIRST_FRAME } from './protocol.js';
 import { splice } from './splice.js';
 import { listenTcp } from './tcp.js';
 import type { WebSocketPool } from './websocket-pool.js';
@@ -83,8 +82,7 @@ export class InputTunnel {
       pool.offer(ws);
       return;
     }
-    ws.send(DATA_FIRST_FRAME);
-    const stream = new WebSocketStream(ws, { halfClose });
+    const stream = WebSocketStream.forEntrance(ws, { halfClose });
     const done = splice(socket, stream, { traffic: this.#options.traffic });
     socket.resume();
     const result = await done;

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { EOF_FRAME, EXIT_REFUSED_CLOSE_CODE, MAX_FRAME_BYTES } from './protocol.js';
+import { DATA_FIRST_FRAME, EOF_FRAME, EXIT_REFUSED_CLOSE_CODE, MAX_FRAME_BYTES } from './protocol.js';
 
 const BINARY = { binary: true } as const;
 
@@ -20,6 +20,12 @@ export class WebSocketStream extends Duplex {
   readonly #halfClose: boolean;
   /** Why the far end could not connect the exit, when it said so (EXIT_REFUSED_CLOSE_CODE). */
   exitRefusal: string | undefined;
+
+  /** The entrance's side of a new connection: announces it with the `pasten` frame the exit waits for. */
+  static forEntrance(ws: WebSocket, options: { halfClose: boolean }): WebSocketStream {
+    ws.send(DATA_FIRST_FRAME);
+    return new WebSocketStream(ws, options);
+  }
 
   constructor(ws: WebSocket, options: { halfClose: boolean }) {
     super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });

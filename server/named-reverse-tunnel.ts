@@ -2,7 +2,6 @@ import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Logger } from 'pino';
 import type { Channel } from '../common/channel.js';
-import { DATA_FIRST_FRAME } from '../common/protocol.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
 import { WebSocketStream } from '../common/websocket-stream.js';
 import type { NamedEntrances } from './named-entrances.js';
@@ -54,8 +53,7 @@ export class ServerNamedReverseTunnel implements ServerTunnel {
 
   async #open(): Promise<Duplex> {
     const ws = await this.#pool.take();
-    ws.send(DATA_FIRST_FRAME);
-    const stream = new WebSocketStream(ws, { halfClose: this.#halfClose });
+    const stream = WebSocketStream.forEntrance(ws, { halfClose: this.#halfClose });
     this.#streams.add(stream);
     stream.once('close', () => this.#streams.delete(stream));
     return stream;
