@@ -1,19 +1,13 @@
-import net from 'node:net';
 import { NetunnelError } from '../../common/errors.js';
-import { describeListenError, formatAddress } from '../../common/tcp.js';
+import { listenTcp } from '../../common/tcp.js';
 
 /** Where static tunnels listen when no port is given, as the original: [20000, 21000). */
 export const STATIC_PORTS = { first: 20000, end: 21000 } as const;
 
 /** Resolves if `host:port` can be bound right now; throws BIND_FAILED saying why not. */
-export function assertBindable(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new NetunnelError('BIND_FAILED', `cannot listen on ${formatAddress(host, port)}: ${describeListenError(err)}`, { cause: err }));
-    });
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
-  });
+export async function assertBindable(host: string, port: number): Promise<void> {
+  const probe = await listenTcp(host, port, (socket) => socket.destroy());
+  await new Promise((resolve) => probe.close(resolve));
 }
 
 /** The first port of the static range that no other static tunnel holds and that binds now. */

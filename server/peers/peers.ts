@@ -24,7 +24,7 @@ import {
   storedPeers,
 } from './peer-records.js';
 import type { StoredPeer } from './peer-records.js';
-import { StaticTunnel } from './static-tunnel.js';
+import { StaticTunnel, staticTunnelFields } from './static-tunnel.js';
 import type { StaticTunnelSettings, StaticTunnelTiming } from './static-tunnel.js';
 
 /**
@@ -236,6 +236,6 @@ export class Peers {
   }
 
   #describe(peerId: number, settings: StaticTunnelSettings): StaticTunnelResponse {
-    return this.#running.get(peerId)?.get(settings.id)?.describe() ?? { ...settings, state: 'offline', last_error: 'not running' };
+    return this.#running.get(peerId)?.get(settings.id)?.describe() ?? { ...staticTunnelFields(settings), state: 'offline', last_error: 'not running' };
   }
 }

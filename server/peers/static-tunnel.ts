@@ -28,6 +28,12 @@ export const DEFAULT_STATIC_TUNNEL_TIMING: Pick<StaticTunnelTiming, 'backoff'> =
   backoff: { initialMs: 1000, maxMs: 30_000 },
 };
 
+/** The fields the API shows of stored settings (a hand-written file may hold more). */
+export function staticTunnelFields(settings: StaticTunnelSettings): Omit<StaticTunnelResponse, 'state' | 'last_error'> {
+  const { id, tunnel_local_address, tunnel_local_port, tunnel_remote_address, tunnel_remote_port } = settings;
+  return { id, tunnel_local_address, tunnel_local_port, tunnel_remote_address, tunnel_remote_port };
+}
+
 /** A health check that takes longer than this counts as failed, however long the interval. */
 const MAX_CHECK_MS = 10_000;
 
@@ -73,9 +79,7 @@ export class StaticTunnel {
   }
 
   describe(): StaticTunnelResponse {
-    const { id, tunnel_local_address, tunnel_local_port, tunnel_remote_address, tunnel_remote_port } = this.settings;
-    const settings = { id, tunnel_local_address, tunnel_local_port, tunnel_remote_address, tunnel_remote_port };
-    return { ...settings, state: this.#state, ...(this.#lastError === undefined ? {} : { last_error: this.#lastError }) };
+    return { ...staticTunnelFields(this.settings), state: this.#state, ...(this.#lastError === undefined ? {} : { last_error: this.#lastError }) };
   }
 
   async #run(): Promise<void> {
