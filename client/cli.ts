@@ -6,7 +6,7 @@ import { createLogger, defaultLogFormat } from '../common/logger.js';
 import { tuneGarbageCollectorForRelaying } from '../common/gc-tuning.js';
 import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
 import type { NetunnelClientOptions } from './client.js';
-import { printStatus } from './status-command.js';
+import { statusReport } from './status-command.js';
 import { parseStdioTarget, runStdio } from './stdio.js';
 import { runTunnelSession } from './tunnel-session.js';
 import type { TunnelRequest } from './tunnel-session.js';
@@ -162,7 +162,10 @@ async function main(argv: string[]): Promise<void> {
   const quiet = values.stdio !== undefined ? 'silent' : 'warn';
   const logger = createLogger({ name: 'netunnel_client', level: values.debug ? 'debug' : quiet, destination: 2, format });
   const clientOptions = { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) };
-  if (values.status) return printStatus(clientOptions, values.json);
+  if (values.status) {
+    process.stdout.write(await statusReport(clientOptions, values.json).catch((err: unknown) => fail(PROGRAM, err)));
+    process.exit(EXIT.OK);
+  }
   if (values.stdio !== undefined) return stdioMode(values, clientOptions);
   const tunnel = tunnelRequest(values);
   const stop = new AbortController();

@@ -1,23 +1,16 @@
-import { EXIT, fail } from '../common/cli-support.js';
 import type { StatusResponse } from '../common/protocol.js';
 import { NetunnelClient } from './client.js';
 import type { NetunnelClientOptions } from './client.js';
 
-const PROGRAM = 'netunnel-client';
-
 /** `netunnel-client --status`: the server's status, as text for a person or as its JSON. */
-export async function printStatus(options: NetunnelClientOptions, json: boolean): Promise<never> {
+export async function statusReport(options: NetunnelClientOptions, json: boolean): Promise<string> {
   const client = new NetunnelClient(options);
-  let status: StatusResponse;
   try {
-    status = await client.getStatus();
-  } catch (err) {
-    fail(PROGRAM, err);
+    const status = await client.getStatus();
+    return json ? `${JSON.stringify(status, null, 2)}\n` : describeStatus(status);
   } finally {
     await client.close();
   }
-  process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : describeStatus(status));
-  process.exit(EXIT.OK);
 }
 
 export function describeStatus(status: StatusResponse): string {
