@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { PeerResponse, StaticTunnelResponse } from '../common/protocol.js';
 import type { NetunnelServer } from '../server/server.js';
 import { call, startServer } from './support/in-process.js';
+import { waitForStaticTunnel } from './support/static-tunnels.js';
 import { echoServer, exchange, freePort, isRefused, listen, waitUntil } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
 
@@ -66,7 +67,7 @@ describe('peers REST API', () => {
     assert.ok(tunnel.tunnel_local_port >= 20000 && tunnel.tunnel_local_port < 21000, `port ${tunnel.tunnel_local_port} in the static range`);
     assert.ok(['connecting', 'online'].includes(tunnel.state));
 
-    await waitForState(server, 1, 1, 'online');
+    await waitForStaticTunnel(server, 1, 1, 'online');
     assert.deepEqual(await exchange(tunnel.tunnel_local_port, Buffer.from('through the peer')), Buffer.from('through the peer'));
     assert.equal(((await call(server, 'GET', '/peers/1/static_tunnels')).body as StaticTunnelResponse[]).length, 1);
     assert.equal(((await call(server, 'GET', '/peers/1')).body as PeerResponse).static_tunnels[0]!.state, 'online');
@@ -113,13 +114,13 @@ describe('peers REST API', () => {
     assert.equal(answer.status, 200, answer.text);
     const { id, static_tunnels: [tunnel] } = answer.body as PeerResponse;
     assert.equal(tunnel!.tunnel_local_port, localPort);
-    await waitForState(server, id, tunnel!.id, 'online');
+    await waitForStaticTunnel(server, id, tunnel!.id, 'online');
 
     const second = await startServer();
     try {
       const moved = await call(server, 'POST', `/peers/${id}`, { target_netunnel_url: second.url });
       assert.equal(moved.status, 200, moved.text);
-      await waitForState(server, id, tunnel!.id, 'online');
+      await waitForStaticTunnel(server, id, tunnel!.id, 'online');
       // The tunnel now leaves from the second server: the first one's channels are gone.
       await waitUntil(() => second.channels.size === 1, 10_000, 'a channel on the new peer');
       assert.deepEqual(await exchange(localPort, Buffer.from('moved')), Buffer.from('moved'));
@@ -166,11 +167,3 @@ describe('peers REST API', () => {
     assert.equal((await call(server, 'GET', '/peers/abc')).status, 400);
   });
 });
-
-async function waitForState(server: NetunnelServer, peerId: number, id: number, state: string): Promise<void> {
-  await waitUntil(
-    async () => ((await call(server, 'GET', `/peers/${peerId}/static_tunnels/${id}`)).body as StaticTunnelResponse).state === state,
-    20_000,
-    `static tunnel ${peerId}/${id} ${state}`,
-  );
-}

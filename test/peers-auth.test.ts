@@ -13,8 +13,9 @@ import { SharedSecretServerAuth } from '../common/shared-secret-server.js';
 import { ConfigStore } from '../server/config/store.js';
 import { NetunnelServer } from '../server/server.js';
 import { call, silentLogger, startServer } from './support/in-process.js';
-import { echoServer, exchange, freePort, waitUntil } from './support/sockets.js';
+import { echoServer, exchange, freePort } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
+import { waitForStaticTunnel } from './support/static-tunnels.js';
 import { withTempDir } from './support/temp-dir.js';
 
 const SECRET = 'peer-secret-123';
@@ -40,7 +41,7 @@ describe('peers behind an auth plugin', () => {
       const config = await ConfigStore.open({ path, env: {}, logger: silentLogger() });
       const auth = new SharedSecretServerAuth({ secret: 'this-servers-own-secret' });
       const server = await NetunnelServer.start({ host: '127.0.0.1', port: 0, logger: silentLogger(), config, auth, staticTunnels: FAST });
-      const headers = await authorization(server.url, 'this-servers-own-secret');
+      const headers = await authorization(server, 'this-servers-own-secret');
       try {
         const without = await call(server, 'POST', '/peers', { name: 'p', target_netunnel_url: peer.url }, headers);
         assert.equal(without.status, 400, without.text);
@@ -64,7 +65,7 @@ describe('peers behind an auth plugin', () => {
         const localPort = await freePort();
         const created = await call(server, 'POST', `/peers/${registered.id}/static_tunnels`, { tunnel_remote_port: echo.port, tunnel_local_port: localPort }, headers);
         assert.equal(created.status, 200, created.text);
-        await waitUntil(async () => (await state(server.url, registered.id, headers)) === 'online', 20_000, 'online');
+        await waitForStaticTunnel(server, registered.id, 1, 'online', { headers });
         // New connections need new data websockets, each authorised: across several token lifetimes.
         const deadline = Date.now() + 6_500;
         let rounds = 0;
@@ -73,20 +74,14 @@ describe('peers behind an auth plugin', () => {
           rounds++;
           await new Promise((resolve) => setTimeout(resolve, 500));
         }
-        assert.equal(await state(server.url, registered.id, headers), 'online');
+        assert.equal(((await call(server, 'GET', `/peers/${registered.id}/static_tunnels/1`, undefined, headers)).body as StaticTunnelResponse).state, 'online');
       } finally {
         await server.close();
       }
     }));
 });
 
-async function authorization(url: string, secret: string): Promise<Record<string, string>> {
-  const response = await fetch(`${url}/authenticate`, { method: 'POST', body: JSON.stringify({ secret }), headers: { 'content-type': 'application/json' } });
-  const { token } = (await response.json()) as { token: string };
-  return { authorization: `Bearer ${token}` };
-}
-
-async function state(url: string, peerId: number, headers: Record<string, string>): Promise<string> {
-  const response = await fetch(`${url}/peers/${peerId}/static_tunnels/1`, { headers });
-  return ((await response.json()) as StaticTunnelResponse).state;
+async function authorization(server: NetunnelServer, secret: string): Promise<Record<string, string>> {
+  const { body } = await call(server, 'POST', '/authenticate', { secret });
+  return { authorization: `Bearer ${(body as { token: string }).token}` };
 }

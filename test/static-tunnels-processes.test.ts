@@ -8,10 +8,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PeerResponse, StaticTunnelResponse } from '../common/protocol.js';
+import { call } from './support/in-process.js';
 import { startServerProcess } from './support/processes.js';
 import type { ServerProcess } from './support/processes.js';
-import { echoServer, exchange, freePort, isRefused, randomBytes, sha256, waitUntil } from './support/sockets.js';
+import { echoServer, exchange, freePort, isRefused, randomBytes, sha256 } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
+import { waitForStaticTunnel } from './support/static-tunnels.js';
 import { withTempDir } from './support/temp-dir.js';
 
 describe('static tunnels between server processes', () => {
@@ -34,19 +36,19 @@ describe('static tunnels between server processes', () => {
           tunnel_local_port: localPort,
         })) as StaticTunnelResponse;
         assert.ok(['connecting', 'online'].includes(created.state), 'creation answers at once with the state');
-        await waitForState(server, id, created.id, 'online');
+        await waitForStaticTunnel(server, id, created.id, 'online', { context: server.output });
 
         const payload = randomBytes(16 * 1024 * 1024);
         assert.equal(sha256(await exchange(localPort, payload, 60_000)), sha256(payload));
 
         await peer.stop('SIGKILL');
-        const offline = await waitForState(server, id, created.id, 'offline');
+        const offline = await waitForStaticTunnel(server, id, created.id, 'offline', { context: server.output });
         assert.ok(offline.last_error, 'an offline tunnel says why');
         assert.ok(await isRefused(localPort), 'the local port refuses while the peer is down');
         assert.match(server.output(), /static tunnel offline/);
 
         peer = await startServerProcess([], { port: peer.port });
-        await waitForState(server, id, created.id, 'online');
+        await waitForStaticTunnel(server, id, created.id, 'online', { context: server.output });
         assert.deepEqual(await exchange(localPort, Buffer.from('back again')), Buffer.from('back again'));
         assert.equal(server.child.exitCode, null, 'the server never exits on a peer fault');
 
@@ -77,13 +79,13 @@ describe('static tunnels between server processes', () => {
         assert.ok(await isRefused(localPort));
 
         peer = await startServerProcess([], { port: peerPort });
-        await waitForState(server, 1, 1, 'online');
+        await waitForStaticTunnel(server, 1, 1, 'online', { context: server.output });
         assert.deepEqual(await exchange(localPort, Buffer.from('late peer')), Buffer.from('late peer'));
 
         await server.stop();
         assert.ok(await isRefused(localPort), 'a stopped server releases the port');
         server = await startServerProcess(['-c', path]);
-        await waitForState(server, 1, 1, 'online');
+        await waitForStaticTunnel(server, 1, 1, 'online', { context: server.output });
         assert.deepEqual(await exchange(localPort, Buffer.from('from the file')), Buffer.from('from the file'));
       } finally {
         await server.stop();
@@ -101,15 +103,15 @@ describe('static tunnels between server processes', () => {
         const { id } = (await api(server, 'POST', '/peers', { name: 'frozen', target_netunnel_url: peer.url })) as PeerResponse;
         const localPort = await freePort();
         await api(server, 'POST', `/peers/${id}/static_tunnels`, { tunnel_remote_port: echo.port, tunnel_local_port: localPort });
-        await waitForState(server, id, 1, 'online');
+        await waitForStaticTunnel(server, id, 1, 'online', { context: server.output });
 
         peer.child.kill('SIGSTOP');
         // Heartbeats would take 30 s to notice; the health check does it within about a second.
-        const offline = await waitForState(server, id, 1, 'offline', 10_000);
+        const offline = await waitForStaticTunnel(server, id, 1, 'offline', { timeoutMs: 10_000, context: server.output });
         assert.match(offline.last_error ?? '', /health check/);
 
         peer.child.kill('SIGCONT');
-        await waitForState(server, id, 1, 'online');
+        await waitForStaticTunnel(server, id, 1, 'online', { context: server.output });
         assert.deepEqual(await exchange(localPort, Buffer.from('thawed')), Buffer.from('thawed'));
       } finally {
         peer.child.kill('SIGCONT');
@@ -119,30 +121,9 @@ describe('static tunnels between server processes', () => {
     }));
 });
 
+/** The answer's body; anything but a 200 fails the test with the server's words. */
 async function api(server: ServerProcess, method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(server.url + path, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  assert.equal(response.status, 200, `${method} ${path}: ${text}`);
-  return response.headers.get('content-type')?.includes('json') && text ? JSON.parse(text) : text;
-}
-
-async function waitForState(server: ServerProcess, peerId: number, id: number, state: string, timeoutMs = 30_000): Promise<StaticTunnelResponse> {
-  let last: StaticTunnelResponse | undefined;
-  try {
-    await waitUntil(
-      async () => {
-        last = (await api(server, 'GET', `/peers/${peerId}/static_tunnels/${id}`)) as StaticTunnelResponse;
-        return last.state === state;
-      },
-      timeoutMs,
-      `static tunnel ${peerId}/${id} ${state}`,
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify(last)}; server output:\n${server.output()}`);
-  }
-  return last!;
+  const answer = await call(server, method, path, body);
+  assert.equal(answer.status, 200, `${method} ${path}: ${answer.text}`);
+  return answer.body;
 }

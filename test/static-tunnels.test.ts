@@ -12,7 +12,8 @@ import { makeCertificates } from './support/certificates.js';
 import { startProxy } from './support/http-proxy.js';
 import type { TestProxy } from './support/http-proxy.js';
 import { call, startServer } from './support/in-process.js';
-import { echoServer, exchange, freePort, isRefused, waitUntil } from './support/sockets.js';
+import { waitForStaticTunnel } from './support/static-tunnels.js';
+import { echoServer, exchange, freePort, isRefused } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
 import { withTempDir } from './support/temp-dir.js';
 
@@ -36,7 +37,7 @@ describe('static tunnels', () => {
     try {
       const id = await register(server, peer.url);
       const tunnel = await createTunnel(server, id, { tunnel_remote_address: '10.9.9.9', tunnel_remote_port: 22 });
-      const offline = await waitForState(server, id, tunnel.id, 'offline');
+      const offline = await waitForStaticTunnel(server, id, tunnel.id, 'offline');
       assert.match(offline.last_error ?? '', /10\.9\.9\.9 is not allowed as a tunnel destination/);
       assert.ok(await isRefused(tunnel.tunnel_local_port), 'an offline tunnel refuses connections');
       assert.equal((await call(server, 'GET', '/version')).status, 200);
@@ -50,7 +51,7 @@ describe('static tunnels', () => {
     try {
       const id = await register(server, server.url);
       const tunnel = await createTunnel(server, id, { tunnel_remote_port: echo.port });
-      await waitForState(server, id, tunnel.id, 'online');
+      await waitForStaticTunnel(server, id, tunnel.id, 'online');
       assert.deepEqual(await exchange(tunnel.tunnel_local_port, Buffer.from('to myself')), Buffer.from('to myself'));
     } finally {
       await server.close();
@@ -63,7 +64,7 @@ describe('static tunnels', () => {
     try {
       const id = await register(server, peer.url);
       const tunnel = await createTunnel(server, id, { tunnel_remote_address: 'gw9', tunnel_remote_port: 2222 });
-      await waitForState(server, id, tunnel.id, 'online');
+      await waitForStaticTunnel(server, id, tunnel.id, 'online');
       assert.deepEqual(await exchange(tunnel.tunnel_local_port, Buffer.from('by name')), Buffer.from('by name'));
     } finally {
       await server.close();
@@ -85,7 +86,7 @@ describe('static tunnels', () => {
         assert.equal(set.status, 200, set.text);
         const id = await register(server, peer.url);
         const tunnel = await createTunnel(server, id, { tunnel_remote_port: echo.port });
-        await waitForState(server, id, tunnel.id, 'online');
+        await waitForStaticTunnel(server, id, tunnel.id, 'online');
         assert.deepEqual(await exchange(tunnel.tunnel_local_port, Buffer.from('proxied')), Buffer.from('proxied'));
         const peerHost = new URL(peer.url).host;
         assert.ok(proxy.seen.includes(`POST ${peer.url}/channels`), `REST through the proxy: ${proxy.seen.join(', ')}`);
@@ -94,12 +95,12 @@ describe('static tunnels', () => {
 
         const deadProxy = `http://127.0.0.1:${await freePort()}`;
         assert.equal((await call(server, 'POST', '/config/http-proxy', { proxy_url: deadProxy, check_proxy: false })).status, 200);
-        const offline = await waitForState(server, id, tunnel.id, 'offline');
+        const offline = await waitForStaticTunnel(server, id, tunnel.id, 'offline');
         assert.match(offline.last_error ?? '', /proxy/);
         assert.ok(await isRefused(tunnel.tunnel_local_port));
 
         assert.equal((await call(server, 'POST', '/config/http-proxy', { proxy_url: null })).status, 200);
-        await waitForState(server, id, tunnel.id, 'online');
+        await waitForStaticTunnel(server, id, tunnel.id, 'online');
         assert.deepEqual(await exchange(tunnel.tunnel_local_port, Buffer.from('direct')), Buffer.from('direct'));
       } finally {
         await server.close();
@@ -122,7 +123,7 @@ describe('static tunnels', () => {
         servers.push(trusting);
         const id = await register(trusting, securePeer.url);
         const tunnel = await createTunnel(trusting, id, { tunnel_remote_port: echo.port });
-        await waitForState(trusting, id, tunnel.id, 'online');
+        await waitForStaticTunnel(trusting, id, tunnel.id, 'online');
         assert.deepEqual(await exchange(tunnel.tunnel_local_port, Buffer.from('over wss')), Buffer.from('over wss'));
       } finally {
         for (const started of servers) await started.close();
@@ -135,7 +136,7 @@ describe('static tunnels', () => {
     try {
       const id = await register(server, peer.url);
       const tunnel = await createTunnel(server, id, { tunnel_remote_port: echo.port });
-      await waitForState(server, id, tunnel.id, 'online');
+      await waitForStaticTunnel(server, id, tunnel.id, 'online');
       assert.equal((await call(server, 'POST', '/config/factory-reset', {})).status, 200);
       assert.deepEqual((await call(server, 'GET', '/peers')).body, []);
       assert.ok(await isRefused(tunnel.tunnel_local_port));
@@ -155,17 +156,4 @@ async function createTunnel(server: NetunnelServer, peerId: number, body: Record
   const answer = await call(server, 'POST', `/peers/${peerId}/static_tunnels`, { tunnel_local_port: await freePort(), ...body });
   assert.equal(answer.status, 200, answer.text);
   return answer.body as StaticTunnelResponse;
-}
-
-async function waitForState(server: NetunnelServer, peerId: number, id: number, state: string): Promise<StaticTunnelResponse> {
-  let last: StaticTunnelResponse | undefined;
-  await waitUntil(
-    async () => {
-      last = (await call(server, 'GET', `/peers/${peerId}/static_tunnels/${id}`)).body as StaticTunnelResponse;
-      return last.state === state;
-    },
-    20_000,
-    `static tunnel ${peerId}/${id} ${state}`,
-  );
-  return last!;
 }

@@ -30,7 +30,7 @@ export async function connectClient(server: NetunnelServer, options: Partial<Net
 
 /** fetch against the server, returning status, content type and parsed body. */
 export async function call(
-  server: NetunnelServer,
+  server: { url: string },
   method: string,
   path: string,
   body?: unknown,
