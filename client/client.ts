@@ -139,7 +139,7 @@ export class NetunnelClient extends EventEmitter {
     const { tunnel_id: id } = await this.#createTunnel({ exit_address: remoteAddress, exit_port: remotePort, reverse: false });
     const logger = this.#options.logger.child({ channel: this.#channelId, tunnel: id });
     const pool = new WebSocketPool(() => this.#openWebSocket(routes.tunnelConnect(this.#channelId, id)), { logger });
-    const input = new InputTunnel({ host: localAddress, port: localPort, pool, halfClose: this.#halfClose, logger, traffic: this.#options.traffic });
+    const input = new InputTunnel({ host: localAddress, port: localPort, pool, ...this.#dataWebSockets, logger, traffic: this.#options.traffic });
     let bound: AddressInfo;
     try {
       bound = await input.start({ waitForSpare: true });
@@ -187,7 +187,7 @@ export class NetunnelClient extends EventEmitter {
       created = await creation;
       const id = created.tunnel_id;
       const logger = this.#options.logger.child({ channel: this.#channelId, tunnel: id });
-      const output = new OutputTunnel({ connect: () => connectTcp(localAddress, localPort), halfClose: this.#halfClose, logger });
+      const output = new OutputTunnel({ connect: () => connectTcp(localAddress, localPort), ...this.#dataWebSockets, logger });
       this.#reverseExits.set(id, output);
       // An original server does not say where it listens; report what was asked for, as the original.
       const entrance = { address: created.entrance_address ?? name ?? remoteAddress, port: created.entrance_port ?? remotePort ?? 0 };
@@ -227,6 +227,11 @@ export class NetunnelClient extends EventEmitter {
     this.#channel?.close();
     this.#heartbeat.close();
     await this.#rest.close();
+  }
+
+  /** How data websockets behave, from the features the server agreed to. */
+  get #dataWebSockets(): { halfClose: boolean; reuse: boolean } {
+    return { halfClose: this.#halfClose, reuse: this.#features.has('websocket-reuse') };
   }
 
   get #halfClose(): boolean {

@@ -13,6 +13,8 @@ export interface InputTunnelOptions {
   port: number;
   pool: WebSocketPool;
   halfClose: boolean;
+  /** Extension `websocket-reuse`: a websocket whose connection ended cleanly goes back to the pool. */
+  reuse?: boolean;
   logger: Logger;
   traffic?: Traffic;
 }
@@ -66,7 +68,7 @@ export class InputTunnel {
   }
 
   async #carry(socket: net.Socket): Promise<void> {
-    const { pool, halfClose, logger } = this.#options;
+    const { pool, halfClose, reuse, logger } = this.#options;
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', () => {});
@@ -82,7 +84,7 @@ export class InputTunnel {
       pool.offer(ws);
       return;
     }
-    const stream = WebSocketStream.forEntrance(ws, { halfClose });
+    const stream = WebSocketStream.forEntrance(ws, { halfClose, onReusable: reuse ? (free) => pool.offer(free) : undefined });
     const done = splice(socket, stream, { traffic: this.#options.traffic });
     socket.resume();
     const result = await done;

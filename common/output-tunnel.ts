@@ -10,6 +10,8 @@ export interface OutputTunnelOptions {
   /** Opens the exit stream for one connection (a TCP socket, or a registry endpoint). */
   connect: () => Promise<Duplex>;
   halfClose: boolean;
+  /** Extension `websocket-reuse`: a websocket whose connection ended cleanly waits for its next `pasten`. */
+  reuse?: boolean;
   logger: Logger;
   traffic?: Traffic;
 }
@@ -39,7 +41,8 @@ export class OutputTunnel {
     const onEarlyClose = () => ws.off('message', onFirst);
     const onFirst = () => {
       ws.off('close', onEarlyClose);
-      void this.#carry(new WebSocketStream(ws, { halfClose: this.#options.halfClose }));
+      const { halfClose, reuse } = this.#options;
+      void this.#carry(new WebSocketStream(ws, { halfClose, onReusable: reuse ? (free) => this.accept(free) : undefined }));
     };
     ws.once('message', onFirst);
     ws.once('close', onEarlyClose);

@@ -29,7 +29,7 @@ export const routes = {
 
 // ---- Extensions (design.md §4) --------------------------------------------------------
 
-export const FEATURES = ['half-close', 'entrance-port', 'named-reverse'] as const;
+export const FEATURES = ['half-close', 'entrance-port', 'named-reverse', 'websocket-reuse'] as const;
 export type Feature = (typeof FEATURES)[number];
 
 // ---- REST bodies (§2.2) ---------------------------------------------------------------

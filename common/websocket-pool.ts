@@ -5,16 +5,29 @@ import { errorMessage } from './errors.js';
 
 export type OpenWebSocket = () => Promise<WebSocket>;
 
+/** Websockets handed back beyond the spares are kept this long, for the next connections. */
+const IDLE_EXTRA_MS = 10_000;
+/** At most this many idle websockets are kept, however many connections handed theirs back. */
+const MAX_IDLE = 8;
+
+interface Kept {
+  ws: WebSocket;
+  /** Stops watching the websocket (its close listener, its idle timer). */
+  release: () => void;
+}
+
 /**
  * Data websockets opened ahead of time for an entrance, so a new connection does not wait
  * for a websocket handshake. Keeps `spares` ready; a connection that finds none opens its
- * own at once, so a burst of connections is served in parallel, with no cap.
+ * own at once, so a burst of connections is served in parallel, with no cap. Websockets
+ * handed back (extension `websocket-reuse`) are kept too, up to MAX_IDLE, the extras for
+ * IDLE_EXTRA_MS: the most recently handed back is used first.
  */
 export class WebSocketPool {
   readonly #open: OpenWebSocket;
   readonly #target: number;
   readonly #logger: Logger;
-  readonly #spares: WebSocket[] = [];
+  readonly #idle: Kept[] = [];
   readonly #backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
   #filling = false;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -38,21 +51,26 @@ export class WebSocketPool {
     this.#fill();
   }
 
-  /** A websocket for one new connection: a live spare if there is one, else a fresh one. */
+  /** A websocket for one new connection: a live idle one if there is one, else a fresh one. */
   async take(): Promise<WebSocket> {
-    let spare: WebSocket | undefined;
-    while ((spare = this.#spares.shift())) {
-      if (spare.readyState === WebSocket.OPEN) break;
+    let found: WebSocket | undefined;
+    let kept: Kept | undefined;
+    while ((kept = this.#idle.pop())) {
+      kept.release();
+      if (kept.ws.readyState === WebSocket.OPEN) {
+        found = kept.ws;
+        break;
+      }
     }
     // The replacement's handshake waits for this turn of the event loop to end, so that the
     // new connection's own first frames are written before the handshake's work.
-    setImmediate(() => this.#fill());
-    return spare ?? this.#open();
+    if (this.#idle.length < this.#target) setImmediate(() => this.#fill());
+    return found ?? this.#open();
   }
 
-  /** Hands back an unused websocket (or one that arrived unasked) to keep as a spare. */
+  /** Hands back an unused or reusable websocket (or one that arrived unasked) to keep idle. */
   offer(ws: WebSocket): void {
-    if (this.#closed || this.#spares.length >= this.#target || ws.readyState !== WebSocket.OPEN) {
+    if (this.#closed || this.#idle.length >= Math.max(this.#target, MAX_IDLE) || ws.readyState !== WebSocket.OPEN) {
       ws.close(1000);
       return;
     }
@@ -62,7 +80,10 @@ export class WebSocketPool {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
-    for (const ws of this.#spares.splice(0)) ws.close(1000);
+    for (const kept of this.#idle.splice(0)) {
+      kept.release();
+      kept.ws.close(1000);
+    }
   }
 
   #keep(ws: WebSocket): void {
@@ -70,17 +91,33 @@ export class WebSocketPool {
       ws.close(1000);
       return;
     }
-    this.#spares.push(ws);
-    ws.once('close', () => {
-      const index = this.#spares.indexOf(ws);
+    const onClose = () => {
+      const index = this.#idle.findIndex((kept) => kept.ws === ws);
       if (index === -1) return;
-      this.#spares.splice(index, 1);
+      this.#idle[index]!.release();
+      this.#idle.splice(index, 1);
       this.#fill();
+    };
+    // An extra past the spares that nobody took for a while is closed; the spares stay.
+    const timer = this.#idle.length >= this.#target
+      ? setTimeout(() => {
+          if (this.#idle.length <= this.#target) return;
+          onClose();
+          ws.close(1000);
+        }, IDLE_EXTRA_MS).unref()
+      : undefined;
+    ws.once('close', onClose);
+    this.#idle.push({
+      ws,
+      release: () => {
+        clearTimeout(timer);
+        ws.off('close', onClose);
+      },
     });
   }
 
   #fill(): void {
-    if (this.#filling || this.#closed || this.#retryTimer || this.#spares.length >= this.#target) return;
+    if (this.#filling || this.#closed || this.#retryTimer || this.#idle.length >= this.#target) return;
     this.#filling = true;
     this.#open().then(
       (ws) => {

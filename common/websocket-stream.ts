@@ -9,6 +9,16 @@ const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005, EXIT_REFUSED_CLOSE_CODE]);
 /** A close reason is at most 123 bytes (RFC 6455 §5.5). */
 const MAX_REASON_BYTES = 123;
 
+export interface WebSocketStreamOptions {
+  halfClose: boolean;
+  /**
+   * Extension `websocket-reuse` (needs `halfClose`): once `eof` went both ways the websocket
+   * is free for the next connection. It is detached from this stream and handed here,
+   * instead of being closed.
+   */
+  onReusable?: (ws: WebSocket) => void;
+}
+
 /**
  * One tunnelled connection's data websocket as a byte stream. Binary frames carry the bytes.
  * With `halfClose` (negotiated extension) ending the writable side sends a TEXT `eof` frame
@@ -18,19 +28,25 @@ const MAX_REASON_BYTES = 123;
 export class WebSocketStream extends Duplex {
   readonly #ws: WebSocket;
   readonly #halfClose: boolean;
+  readonly #onReusable: ((ws: WebSocket) => void) | undefined;
+  #eofSent = false;
+  #eofReceived = false;
+  /** The websocket went on to another connection: this stream must not touch it again. */
+  #released = false;
   /** Why the far end could not connect the exit, when it said so (EXIT_REFUSED_CLOSE_CODE). */
   exitRefusal: string | undefined;
 
   /** The entrance's side of a new connection: announces it with the `pasten` frame the exit waits for. */
-  static forEntrance(ws: WebSocket, options: { halfClose: boolean }): WebSocketStream {
+  static forEntrance(ws: WebSocket, options: WebSocketStreamOptions): WebSocketStream {
     ws.send(DATA_FIRST_FRAME);
     return new WebSocketStream(ws, options);
   }
 
-  constructor(ws: WebSocket, options: { halfClose: boolean }) {
+  constructor(ws: WebSocket, options: WebSocketStreamOptions) {
     super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
     this.#ws = ws;
     this.#halfClose = options.halfClose;
+    this.#onReusable = options.halfClose ? options.onReusable : undefined;
     ws.on('message', this.#onMessage);
     ws.on('close', this.#onClose);
     ws.on('error', this.#onError);
@@ -38,7 +54,10 @@ export class WebSocketStream extends Duplex {
 
   #onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
     if (!isBinary) {
-      if (this.#halfClose && data.toString() === EOF_FRAME) this.push(null);
+      if (!this.#halfClose || data.toString() !== EOF_FRAME) return;
+      this.#eofReceived = true;
+      this.push(null);
+      this.#releaseIfDone();
       return;
     }
     const chunk = data as Buffer;
@@ -77,8 +96,26 @@ export class WebSocketStream extends Duplex {
     this.destroy(err);
   };
 
-  override _read(): void {
+  /**
+   * Both directions ended cleanly: nothing more of this connection can arrive, so the frames
+   * that follow (the next `pasten`) belong to the websocket's next owner.
+   */
+  #releaseIfDone(): void {
+    if (!this.#onReusable || !this.#eofSent || !this.#eofReceived || this.#released || this.destroyed) return;
+    this.#released = true;
+    this.#detach();
     if (this.#ws.isPaused) this.#ws.resume();
+    this.#onReusable(this.#ws);
+  }
+
+  #detach(): void {
+    this.#ws.off('message', this.#onMessage);
+    this.#ws.off('close', this.#onClose);
+    this.#ws.off('error', this.#onError);
+  }
+
+  override _read(): void {
+    if (!this.#released && this.#ws.isPaused) this.#ws.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -115,6 +152,8 @@ export class WebSocketStream extends Duplex {
     }
     if (this.#halfClose) {
       this.#ws.send(EOF_FRAME, { binary: false }, callback);
+      this.#eofSent = true;
+      this.#releaseIfDone();
     } else {
       this.#ws.close(1000);
       callback();
@@ -122,9 +161,11 @@ export class WebSocketStream extends Duplex {
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    this.#ws.off('message', this.#onMessage);
-    this.#ws.off('close', this.#onClose);
-    this.#ws.off('error', this.#onError);
+    if (this.#released) {
+      callback(err);
+      return;
+    }
+    this.#detach();
     // Keep a listener so a late socket error cannot crash the process.
     this.#ws.on('error', () => {});
     if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) {

@@ -22,13 +22,15 @@ export class ServerNamedReverseTunnel implements ServerTunnel {
   readonly #requested: RequestedWebSockets;
   readonly #streams = new Set<Duplex>();
   readonly #halfClose: boolean;
+  readonly #reuse: boolean;
   #handle: RegistrationHandle | undefined;
 
   constructor(
     readonly id: number,
-    options: { channel: Channel; halfClose: boolean; logger: Logger },
+    options: { channel: Channel; halfClose: boolean; reuse: boolean; logger: Logger },
   ) {
     this.#halfClose = options.halfClose;
+    this.#reuse = options.reuse;
     this.#requested = new RequestedWebSockets(options.channel, id);
     this.#pool = new WebSocketPool(() => this.#requested.request(), { logger: options.logger });
   }
@@ -53,7 +55,8 @@ export class ServerNamedReverseTunnel implements ServerTunnel {
 
   async #open(): Promise<Duplex> {
     const ws = await this.#pool.take();
-    const stream = WebSocketStream.forEntrance(ws, { halfClose: this.#halfClose });
+    const onReusable = this.#reuse ? (free: WebSocket) => this.#pool.offer(free) : undefined;
+    const stream = WebSocketStream.forEntrance(ws, { halfClose: this.#halfClose, onReusable });
     this.#streams.add(stream);
     stream.once('close', () => this.#streams.delete(stream));
     return stream;

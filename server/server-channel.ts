@@ -107,13 +107,18 @@ export class ServerChannel {
     return { tunnel_id: id };
   }
 
+  /** How this channel's data websockets behave, from the features it negotiated. */
+  get #dataWebSockets(): { halfClose: boolean; reuse: boolean } {
+    return { halfClose: this.features.has('half-close'), reuse: this.features.has('websocket-reuse') };
+  }
+
   #createForward(id: number, request: CreateForwardTunnelRequest): void {
     const { exit_address: host, exit_port: port } = request;
     const { destinations } = this.deps;
     destinations.check(host, port);
     const logger = this.logger.child({ tunnel: id });
     const connect = () => destinations.open(host, port, this.client);
-    const options = { halfClose: this.features.has('half-close'), logger, traffic: this.deps.traffic.forward };
+    const options = { ...this.#dataWebSockets, logger, traffic: this.deps.traffic.forward };
     this.#add(new ServerForwardTunnel(id, formatAddress(host, port), connect, options));
     logger.info(`Opening Client-To-Server tunnel. Connecting to: ${host}:${port}`);
   }
@@ -125,7 +130,7 @@ export class ServerChannel {
     const logger = this.logger.child({ tunnel: id });
     const tunnel = new ServerReverseTunnel(id, { host, port: port ?? 0 }, {
       channel,
-      halfClose: this.features.has('half-close'),
+      ...this.#dataWebSockets,
       logger,
       traffic: this.deps.traffic.reverse,
     });
@@ -157,7 +162,7 @@ export class ServerChannel {
     }
     if (!port) throw new NetunnelError('BAD_REQUEST', `a named reverse tunnel needs an entrance_port (1-65535), got ${port}`);
     const logger = this.logger.child({ tunnel: id });
-    const tunnel = new ServerNamedReverseTunnel(id, { channel, halfClose: this.features.has('half-close'), logger });
+    const tunnel = new ServerNamedReverseTunnel(id, { channel, ...this.#dataWebSockets, logger });
     tunnel.start(this.deps.namedEntrances, name, port, this.#owner);
     this.#add(tunnel);
     logger.info(`Opening Server-To-Client tunnel. Registered as: ${name}:${port}`);

@@ -34,7 +34,7 @@ export class ServerForwardTunnel implements ServerTunnel {
     readonly id: number,
     readonly target: string,
     connect: () => Promise<Duplex>,
-    options: { halfClose: boolean; logger: Logger; traffic: Traffic },
+    options: { halfClose: boolean; reuse: boolean; logger: Logger; traffic: Traffic },
   ) {
     this.#output = new OutputTunnel({ connect, ...options });
   }
@@ -62,12 +62,12 @@ export class ServerReverseTunnel implements ServerTunnel {
   constructor(
     readonly id: number,
     entrance: { host: string; port: number },
-    options: { channel: Channel; halfClose: boolean; logger: Logger; traffic: Traffic },
+    options: { channel: Channel; halfClose: boolean; reuse: boolean; logger: Logger; traffic: Traffic },
   ) {
     this.#requested = new RequestedWebSockets(options.channel, id);
     this.#pool = new WebSocketPool(() => this.#requested.request(), { logger: options.logger });
-    const { halfClose, logger, traffic } = options;
-    this.#input = new InputTunnel({ ...entrance, pool: this.#pool, halfClose, logger, traffic });
+    const { halfClose, reuse, logger, traffic } = options;
+    this.#input = new InputTunnel({ ...entrance, pool: this.#pool, halfClose, reuse, logger, traffic });
   }
 
   get target(): string {

@@ -96,18 +96,10 @@ export class TunnelRegistry {
     };
   }
 
-  /**
-   * Finds the provider for `name[~N]` and `port`. Registrants of a name are ordered newest first
-   * (registrations with the same owner and provider group count once); index N selects one of them,
-   * and the port must exist on that one (no fallback to an older registrant).
-   */
   /** The provider for `name[~N]:port`, or undefined, for callers that have somewhere else to look. */
   find(target: string, port: number): EndpointProvider | undefined {
-    try {
-      return this.resolve(target, port);
-    } catch {
-      return undefined;
-    }
+    const found = this.#lookup(target, port);
+    return typeof found === 'string' ? undefined : found;
   }
 
   /** Whether anyone is registered under `name[~N]`, on any port. */
@@ -116,20 +108,31 @@ export class TunnelRegistry {
     return this.owners(match ? match[1]! : target).length > (match ? Number(match[2]) : 0);
   }
 
+  /** The provider for `name[~N]:port`; throws NOT_FOUND saying why there is none. */
   resolve(target: string, port: number): EndpointProvider {
+    const found = this.#lookup(target, port);
+    if (typeof found === 'string') throw new NetunnelError('NOT_FOUND', found);
+    return found;
+  }
+
+  /**
+   * Finds the provider for `name[~N]` and `port`. Registrants of a name are ordered newest first
+   * (registrations with the same owner and provider group count once); index N selects one of them,
+   * and the port must exist on that one (no fallback to an older registrant). Says why in a
+   * sentence when there is none, without throwing: every new connection asks.
+   */
+  #lookup(target: string, port: number): EndpointProvider | string {
     const match = INDEXED.exec(target);
     const name = match ? match[1]! : target;
     const index = match ? Number(match[2]) : 0;
     const owners = this.owners(name);
-    if (owners.length === 0) throw new NetunnelError('NOT_FOUND', `Unknown name "${name}": no listener is registered under it`);
+    if (owners.length === 0) return `Unknown name "${name}": no listener is registered under it`;
     const owner = owners[index];
-    if (!owner) {
-      throw new NetunnelError('NOT_FOUND', `Unknown name "${target}": "${name}" has ${owners.length} listener(s), so the highest index is ~${owners.length - 1}`);
-    }
+    if (!owner) return `Unknown name "${target}": "${name}" has ${owners.length} listener(s), so the highest index is ~${owners.length - 1}`;
     const registration = owner.find((r) => r.port === port);
     if (!registration) {
       const ports = owner.map((r) => r.port).sort((a, b) => a - b).join(', ');
-      throw new NetunnelError('NOT_FOUND', `Unknown port ${port} on "${target}" (its ports: ${ports})`);
+      return `Unknown port ${port} on "${target}" (its ports: ${ports})`;
     }
     return registration.provider;
   }

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { NetunnelClient } from '../client/client.js';
 import type { ClientAuthContext } from '../common/auth.js';
 import { NetunnelError } from '../common/errors.js';
+import { FEATURES } from '../common/protocol.js';
 import { SharedSecretClientAuth } from '../common/shared-secret-client.js';
 import { SharedSecretServerAuth } from '../common/shared-secret-server.js';
 import type { NetunnelServer } from '../server/server.js';
@@ -29,6 +30,9 @@ class CountingClientAuth extends SharedSecretClientAuth {
   }
 }
 
+/** Every data websocket authenticates: without reuse, each connection opens its own. */
+const ONE_WEBSOCKET_PER_CONNECTION = FEATURES.filter((feature) => feature !== 'websocket-reuse');
+
 /** Sends random bytes through the tunnel entrance and checks they come back whole. */
 async function roundTrip(port: number): Promise<void> {
   const payload = randomBytes(16 * 1024);
@@ -45,7 +49,7 @@ describe('client credentials', () => {
     const auth = new CountingClientAuth();
     let client: NetunnelClient | undefined;
     try {
-      client = await connectClient(server, { auth });
+      client = await connectClient(server, { auth, features: ONE_WEBSOCKET_PER_CONNECTION });
       const forward = await client.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: echo.port });
       const reverse = await client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: echo.port, remotePort: 0 });
       // Token n is taken about n seconds in and expires 2 s later: the 6th comes after 3 have expired.
@@ -85,7 +89,7 @@ describe('client credentials', () => {
 
     test('a refused token is renewed once and the request retried, for REST calls and websockets', async () => {
       const auth = new CountingClientAuth();
-      const client = await connectClient(server, { auth });
+      const client = await connectClient(server, { auth, features: ONE_WEBSOCKET_PER_CONNECTION });
       try {
         const forward = await client.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: echo.port });
         await roundTrip(forward.entrance.port);

@@ -80,7 +80,7 @@ describe('compatibility with the original NETunnel', () => {
     const modern = await connectClient(server);
     try {
       assert.equal(original.features.size, 0);
-      assert.deepEqual([...modern.features].sort(), ['entrance-port', 'half-close', 'named-reverse']);
+      assert.deepEqual([...modern.features].sort(), ['entrance-port', 'half-close', 'named-reverse', 'websocket-reuse']);
       const plain = await original.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: replier.port });
       const halfClosing = await modern.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: replier.port });
       assert.equal((await exchange(plain.entrance.port, Buffer.from('ping'))).length, 0, 'the original loses the reply');
