@@ -13,4 +13,18 @@ import v8 from 'node:v8';
  */
 export function tuneGarbageCollectorForRelaying(): void {
   v8.setFlagsFromString('--no-incremental-marking');
+  keepFreedReadBuffersMapped();
+}
+
+/**
+ * The 64 KiB read buffers die together at each scavenge, about every 15 MB moved. glibc then
+ * finds that much free memory at the top of its heap, returns it to the kernel (its trim
+ * threshold is 128 KiB), and the next reads fault the same pages in again, zeroed: page
+ * faults and cold-cache copies were a tenth of a relay's CPU (bench/RESULTS.md). glibc raises
+ * the trim threshold to twice the size of a freed mmap'd block (mallopt(3), dynamic
+ * threshold), so one 16 MiB block, never touched and freed at the next GC, lets it keep
+ * 32 MiB of freed heap mapped instead. Elsewhere than glibc this costs one untouched mapping.
+ */
+function keepFreedReadBuffersMapped(): void {
+  Buffer.allocUnsafeSlow(16 * 1024 * 1024);
 }
