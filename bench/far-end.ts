@@ -3,10 +3,11 @@
  * listens on an ephemeral loopback port and prints `far listening on PORT`. Modes:
  * - `recv STREAMS`: counts the bytes of the first STREAMS connections; when all of them reached
  *   EOF (or closed), reports the total, the time and its own CPU use, and half-closes each back;
- * - `send STREAMS BYTES`: writes BYTES/STREAMS bytes on each of the first STREAMS connections,
- *   then half-closes it; reports its CPU use when all are written;
+ * - `send STREAMS BYTES[,BYTES...]`: writes BYTES/STREAMS bytes on each of the first STREAMS
+ *   connections, then half-closes it; reports its CPU use when all are written;
  * - `echo`: echoes every connection (latency and scale cases), no report.
- * Runs until killed.
+ * The next STREAMS connections after a report make a new round (a warm-up, then the measured
+ * transfer); `send` takes the next BYTES for it. Runs until killed.
  */
 import type net from 'node:net';
 import { listen } from '../test/support/sockets.js';
@@ -14,12 +15,13 @@ import { cpuMicros, now, payloadChunk, writeBytes } from './endpoint.js';
 
 const [mode, streamsArg = '1', bytesArg = '0'] = process.argv.slice(2);
 const streams = Number(streamsArg);
-const bytes = Number(bytesArg);
-if (!['recv', 'send', 'echo'].includes(mode ?? '') || !Number.isInteger(streams) || streams < 1 || !Number.isInteger(bytes)) {
-  console.error('usage: far-end.js recv STREAMS | send STREAMS BYTES | echo');
+const rounds = bytesArg.split(',').map(Number);
+if (!['recv', 'send', 'echo'].includes(mode ?? '') || !Number.isInteger(streams) || streams < 1 || !rounds.every(Number.isInteger)) {
+  console.error('usage: far-end.js recv STREAMS | send STREAMS BYTES[,BYTES...] | echo');
   process.exit(2);
 }
 
+let round = 0;
 let accepted = 0;
 let finished = 0;
 let total = 0;
@@ -37,6 +39,9 @@ function streamDone(): void {
   if (++finished < streams) return;
   const how = clean ? 'done' : 'closed early';
   console.log(`far ${how} ${total} bytes at ${now()} cpu ${cpuMicros() - cpuAtStart}`);
+  round++;
+  accepted = finished = total = 0;
+  clean = true;
 }
 
 function receive(socket: net.Socket): void {
@@ -57,6 +62,7 @@ function receive(socket: net.Socket): void {
 }
 
 function send(socket: net.Socket): void {
+  const bytes = rounds[Math.min(round, rounds.length - 1)]!;
   const share = Math.floor(bytes / streams) + (accepted <= bytes % streams ? 1 : 0);
   socket.resume();
   writeBytes(socket, payloadChunk(), share, () => {

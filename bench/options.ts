@@ -16,6 +16,8 @@ stderr either way). CPU figures are the tunnel's own processes, from /proc.
                       connections held open through one client
   --cases LIST        comma-separated case ids (default: all): ${CASES.map((c) => c.id).join(',')}
   --size MIB          MiB moved per throughput row (default 1024)
+  --warmup MIB        MiB moved through each throughput row's path first, not measured, so
+                      that the figures are a running tunnel's, not its JIT's (default 256; 0: none)
   --streams N         parallel streams for "parallel" (default 16)
   --round-trips N     64-byte round trips per latency row (default 2000, after as many to warm up)
   --connections N     sequential new connections per latency row (default 2000)
@@ -32,6 +34,7 @@ export interface Options {
   tests: TestId[];
   caseIds: string[];
   sizeMiB: number;
+  warmupMiB: number;
   streams: number;
   roundTrips: number;
   connections: number;
@@ -63,6 +66,7 @@ export function parseOptions(argv: string[]): Options | undefined {
       tests: { type: 'string' },
       cases: { type: 'string' },
       size: { type: 'string', default: '1024' },
+      warmup: { type: 'string', default: '256' },
       streams: { type: 'string', default: '16' },
       'round-trips': { type: 'string', default: '2000' },
       connections: { type: 'string', default: '2000' },
@@ -78,6 +82,7 @@ export function parseOptions(argv: string[]): Options | undefined {
     tests: list('tests', values.tests, TESTS),
     caseIds: list('cases', values.cases, CASES.map((c) => c.id)),
     sizeMiB: positive('size', values.size, false),
+    warmupMiB: values.warmup === '0' ? 0 : positive('warmup', values.warmup, false),
     streams: positive('streams', values.streams),
     roundTrips: positive('round-trips', values['round-trips']),
     connections: positive('connections', values.connections),

@@ -6,7 +6,7 @@ import type { ScaleResult } from './scale.js';
 
 export interface ThroughputTable {
   title: string;
-  spec: Omit<ThroughputSpec, 'bytes'> & { sizeMiB: number };
+  spec: Omit<ThroughputSpec, 'bytes' | 'warmupBytes'> & { sizeMiB: number; warmupMiB: number };
   rows: ThroughputResult[];
 }
 
@@ -42,7 +42,7 @@ function notRun(row: RowBase, columns: number): string {
 function throughputTable(table: ThroughputTable): string[] {
   const socat = table.rows.find((r) => r.id === 'socat' && r.status === 'ok')?.mbPerSecond;
   const lines = [
-    `### ${table.title}: ${table.spec.streams} stream(s), ${table.spec.sizeMiB} MiB in all, ${table.spec.direction}`,
+    `### ${table.title}: ${table.spec.streams} stream(s), ${table.spec.sizeMiB} MiB in all, ${table.spec.direction}, after ${table.spec.warmupMiB} MiB of warm-up`,
     '',
     '| case | MB/s | vs socat | tunnel CPU-s/GiB | endpoints CPU-s/GiB | seconds | other load (CPUs) | tunnel processes |',
     '|---|---:|---:|---:|---:|---:|---:|---|',

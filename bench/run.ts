@@ -55,19 +55,20 @@ async function eachCase<T extends RowBase>(what: string, cases: BenchCase[], mea
   return rows;
 }
 
-async function throughput(title: string, cases: BenchCase[], spec: ThroughputSpec, sizeMiB: number): Promise<ThroughputTable> {
+async function throughput(title: string, cases: BenchCase[], spec: ThroughputSpec, options: Options): Promise<ThroughputTable> {
   const rows = await eachCase(title, cases, (c) => measureThroughput(c, spec), (r) => `${r.mbPerSecond!.toFixed(0)} MB/s, ${r.tunnelCpuSecondsPerGiB?.toFixed(2) ?? 'n/a'} CPU-s/GiB`);
-  return { title, spec: { direction: spec.direction, streams: spec.streams, sizeMiB }, rows };
+  return { title, spec: { direction: spec.direction, streams: spec.streams, sizeMiB: options.sizeMiB, warmupMiB: options.warmupMiB }, rows };
 }
 
 async function runAll(options: Options, report: Report): Promise<void> {
   const cases = CASES.filter((c) => options.caseIds.includes(c.id));
   const bytes = Math.round(options.sizeMiB * 1024 * 1024);
+  const warmupBytes = Math.round(options.warmupMiB * 1024 * 1024);
   const { tests } = options;
-  if (tests.includes('upload')) report.throughput.push(await throughput('Upload', cases, { direction: 'upload', streams: 1, bytes }, options.sizeMiB));
-  if (tests.includes('download')) report.throughput.push(await throughput('Download', cases, { direction: 'download', streams: 1, bytes }, options.sizeMiB));
+  if (tests.includes('upload')) report.throughput.push(await throughput('Upload', cases, { direction: 'upload', streams: 1, bytes, warmupBytes }, options));
+  if (tests.includes('download')) report.throughput.push(await throughput('Download', cases, { direction: 'download', streams: 1, bytes, warmupBytes }, options));
   if (tests.includes('parallel')) {
-    report.throughput.push(await throughput('Parallel upload', cases, { direction: 'upload', streams: options.streams, bytes }, options.sizeMiB));
+    report.throughput.push(await throughput('Parallel upload', cases, { direction: 'upload', streams: options.streams, bytes, warmupBytes }, options));
   }
   if (tests.includes('latency')) {
     const spec = { roundTrips: options.roundTrips, connections: options.connections };

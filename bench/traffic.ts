@@ -21,9 +21,12 @@ export interface FarEnd {
   process: Spawned;
 }
 
-/** Starts a far end: `recv`/`send` for `streams` connections of `bytes` in all, or `echo`. */
-export async function startFarEnd(mode: 'recv' | 'send' | 'echo', streams = 1, bytes = 0): Promise<FarEnd> {
-  const far = spawnNode(FAR_END, [mode, String(streams), String(bytes)]);
+/**
+ * Starts a far end: `recv`/`send` for rounds of `streams` connections, or `echo`. A `send` far
+ * end writes `bytes[i]` in all in round i (the last size again after those).
+ */
+export async function startFarEnd(mode: 'recv' | 'send' | 'echo', streams = 1, bytes: number[] = [0]): Promise<FarEnd> {
+  const far = spawnNode(FAR_END, [mode, String(streams), bytes.join(',')]);
   onCleanup(() => far.stop());
   const [, port] = await far.waitFor(/far listening on (\d+)/);
   return { port: Number(port), process: far };
@@ -55,9 +58,11 @@ export async function startNearEnd(port: number, direction: Direction, streams: 
 
 /** Runs one transfer of `bytes` between `near` and `far` (made for `direction`); resolves when both are done. */
 export async function transfer(near: NearEnd, far: FarEnd, direction: Direction, bytes: number, timeoutMs: number): Promise<Transfer> {
+  // The far end serves rounds: this transfer's report is the first one printed from now on.
+  const farFrom = far.process.output().length;
   near.go();
   const [, connectedAt] = await near.process.waitFor(/near connected at ([\d.]+)/, 30_000);
-  const [, how, farBytes, farAt, farCpu] = await far.process.waitFor(/far (done|closed early) (\d+) bytes at ([\d.]+) cpu (\d+)/, timeoutMs);
+  const [, how, farBytes, farAt, farCpu] = await far.process.waitFor(/far (done|closed early) (\d+) bytes at ([\d.]+) cpu (\d+)/, timeoutMs, farFrom);
   const [, nearBytes, nearAt, nearCpu] = await near.process.waitFor(/near done received (\d+) bytes at ([\d.]+) cpu (\d+)/, timeoutMs);
   await within(near.process.exited(), 15_000, 'the near end to exit');
   if (how !== 'done') throw new Error(`a connection at the far end closed without EOF (${farBytes} bytes)`);

@@ -11,8 +11,8 @@ export interface Spawned {
   child: ChildProcess;
   /** Everything written so far to stdout and stderr. */
   output(): string;
-  /** Resolves with the first match of `pattern` in the output (waiting for it). */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the first match of `pattern` in the output from offset `from` on (waiting for it). */
+  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpMatchArray>;
   /** Resolves with the exit code (or signal name) once the process has exited. */
   exited(): Promise<number | string>;
   stop(signal?: NodeJS.Signals): Promise<number | string>;
@@ -58,10 +58,10 @@ export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv
   return {
     child,
     output: () => text,
-    waitFor(pattern, timeoutMs = 15_000) {
+    waitFor(pattern, timeoutMs = 15_000, from = 0) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          const match = text.match(pattern);
+          const match = text.slice(from).match(pattern);
           if (!match) return;
           cleanup();
           resolve(match);
