@@ -21,8 +21,9 @@ stderr either way). CPU figures are the tunnel's own processes, from /proc.
   --streams N         parallel streams for "parallel" (default 16)
   --round-trips N     64-byte round trips per latency row (default 2000, after as many to warm up)
   --connections N     sequential new connections per latency row (default 2000)
-  --scale LIST        connection counts held open for "scale" (default 1000,5000; 10000 needs
-                      ulimit -n above 20200)
+  --scale LIST        connection counts held open for "scale" (default 1000,5000,10000); a count
+                      that needs more open files than ulimit -n allows (2 per connection in each
+                      tunnel process, plus 200) runs as the most that fit, and says so
   --profile DIR       write a V8 CPU profile of each Node process started that exits (not
                       killed) to DIR: the client, the server and the near end
                       (read one with: node dist/bench/profile-summary.js FILE)
@@ -70,7 +71,7 @@ export function parseOptions(argv: string[]): Options | undefined {
       streams: { type: 'string', default: '16' },
       'round-trips': { type: 'string', default: '2000' },
       connections: { type: 'string', default: '2000' },
-      scale: { type: 'string', default: '1000,5000' },
+      scale: { type: 'string', default: '1000,5000,10000' },
       profile: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },

@@ -12,6 +12,8 @@ export interface ThroughputTable {
 
 export interface ScaleTable {
   connections: number;
+  /** Why fewer connections were held than asked for. */
+  note?: string;
   rows: ScaleResult[];
 }
 
@@ -85,6 +87,7 @@ function scaleTable(table: ScaleTable): string[] {
   const lines = [
     `### Scale: ${table.connections} connections held open through one tunnel`,
     '',
+    ...(table.note ? [`The most this machine allows (${table.note}).`, ''] : []),
     '| case | seconds to open | still usable | RSS KiB per connection (per tunnel process) | tunnel processes |',
     '|---|---:|---:|---:|---|',
   ];

@@ -17,7 +17,7 @@ import type { Options } from './options.js';
 import { json, markdown } from './report.js';
 import type { Report, ThroughputTable } from './report.js';
 import type { RowBase } from './run-case.js';
-import { descriptorsFor, measureScale } from './scale.js';
+import { feasibleConnections, measureScale } from './scale.js';
 
 function readOptions(): Options {
   let options: Options | undefined;
@@ -75,11 +75,13 @@ async function runAll(options: Options, report: Report): Promise<void> {
     report.latency = await eachCase('latency', cases, (c) => measureLatency(c, spec), (r) => `RTT p50 ${r.rttMs!.p50.toFixed(3)} ms, connect p50 ${r.connectMs!.p50.toFixed(3)} ms`);
   }
   if (tests.includes('scale')) {
-    for (const n of options.scale) {
+    for (const asked of options.scale) {
+      const { connections: n, note } = feasibleConnections(asked);
+      if (n === 0) continue;
       // socat forks a process per connection: thousands of them would measure fork, not relaying.
-      const skip = (c: BenchCase) => (c.id === 'socat' ? 'not run (a forked process per connection)' : descriptorsFor(n));
+      const skip = (c: BenchCase) => (c.id === 'socat' ? 'not run (a forked process per connection)' : undefined);
       const rows = await eachCase(`scale ${n}`, cases, (c) => measureScale(c, n, skip(c)), (r) => `${r.usable}/${n} usable, opened in ${r.openSeconds!.toFixed(2)} s, RSS KiB/conn ${r.rssKiBPerConnection!.map((k) => k.toFixed(1)).join(' / ')}`);
-      report.scale.push({ connections: n, rows });
+      report.scale.push({ connections: n, ...(note ? { note } : {}), rows });
     }
   }
 }

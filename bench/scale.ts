@@ -43,11 +43,22 @@ function echoByte(socket: net.Socket): Promise<unknown> {
   return once(socket, 'data');
 }
 
-/** Whether the kernel lets every process hold the descriptors N connections need (2 each in a tunnel process). */
-export function descriptorsFor(connections: number): string | undefined {
-  const limit = Number(readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/)?.[1] ?? 0);
-  const needed = 2 * connections + 200;
-  return limit >= needed ? undefined : `needs ${needed} open files per process, ulimit -n is ${limit}`;
+/** Descriptors a tunnel process needs for `connections` held open: 2 each, plus its own. */
+const descriptorsNeeded = (connections: number): number => 2 * connections + 200;
+
+function openFilesLimit(): number {
+  return Number(readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/)?.[1] ?? 0);
+}
+
+/**
+ * How many of `asked` connections this machine lets every process hold: all of them, or the
+ * most (in hundreds) that `ulimit -n` allows, with the reason it is fewer.
+ */
+export function feasibleConnections(asked: number): { connections: number; note?: string } {
+  const limit = openFilesLimit();
+  if (limit >= descriptorsNeeded(asked)) return { connections: asked };
+  const connections = Math.max(0, Math.floor((limit - descriptorsNeeded(0)) / 200) * 100);
+  return { connections, note: `${asked} asked: it needs ${descriptorsNeeded(asked)} open files per tunnel process, and ulimit -n is ${limit}` };
 }
 
 /** Holds `connections` open through one case, then checks them and the tunnel's memory. */
