@@ -1,4 +1,5 @@
-import { startClientProcess, startServerProcess } from '../test/support/processes.js';
+import { fileURLToPath } from 'node:url';
+import { spawnNode, startClientProcess, startServerProcess } from '../test/support/processes.js';
 import { onCleanup } from './cleanup.js';
 import { SOCAT_BLOCK_SIZE, socatInstalled, startSocatRelay } from './socat.js';
 import { SSH_CASES } from './ssh-cases.js';
@@ -22,6 +23,16 @@ export interface BenchCase {
   start(sinkPort: number): Promise<Path>;
 }
 
+const NODE_RELAY = fileURLToPath(new URL('./node-relay.js', import.meta.url));
+
+/** Starts a plain Node relay (node-relay.ts) to `targetPort`; resolves with its pid and port. */
+async function startNodeRelay(targetPort: number): Promise<{ pid: number; port: number }> {
+  const relay = spawnNode(NODE_RELAY, [String(targetPort)]);
+  onCleanup(() => relay.stop());
+  const [, port] = await relay.waitFor(/relay listening on (\d+)/);
+  return { pid: relay.child.pid!, port: Number(port) };
+}
+
 export const CASES: readonly BenchCase[] = [
   {
     id: 'direct',
@@ -37,6 +48,16 @@ export const CASES: readonly BenchCase[] = [
     async start(sinkPort) {
       const inner = await startSocatRelay(sinkPort);
       const outer = await startSocatRelay(inner.port);
+      return { entrancePort: outer.port, pids: [outer.pid, inner.pid] };
+    },
+  },
+  {
+    id: 'node-relay',
+    label: 'Node net relay pair',
+    processes: '2 plain Node relays (socket.pipe both ways)',
+    async start(sinkPort) {
+      const inner = await startNodeRelay(sinkPort);
+      const outer = await startNodeRelay(inner.port);
       return { entrancePort: outer.port, pids: [outer.pid, inner.pid] };
     },
   },

@@ -18,6 +18,8 @@ stderr either way). CPU figures are the tunnel's own processes, from /proc.
   --size MIB          MiB moved per throughput row (default 1024)
   --warmup MIB        MiB moved through each throughput row's path first, not measured, so
                       that the figures are a running tunnel's, not its JIT's (default 256; 0: none)
+  --repeat N          rounds of every throughput and latency row; each figure is the median of
+                      its case's rounds (default 3)
   --streams N         parallel streams for "parallel" (default 16)
   --round-trips N     64-byte round trips per latency row (default 2000, after as many to warm up)
   --connections N     sequential new connections per latency row (default 2000)
@@ -36,6 +38,7 @@ export interface Options {
   caseIds: string[];
   sizeMiB: number;
   warmupMiB: number;
+  repeat: number;
   streams: number;
   roundTrips: number;
   connections: number;
@@ -68,6 +71,7 @@ export function parseOptions(argv: string[]): Options | undefined {
       cases: { type: 'string' },
       size: { type: 'string', default: '1024' },
       warmup: { type: 'string', default: '256' },
+      repeat: { type: 'string', default: '3' },
       streams: { type: 'string', default: '16' },
       'round-trips': { type: 'string', default: '2000' },
       connections: { type: 'string', default: '2000' },
@@ -84,6 +88,7 @@ export function parseOptions(argv: string[]): Options | undefined {
     caseIds: list('cases', values.cases, CASES.map((c) => c.id)),
     sizeMiB: positive('size', values.size, false),
     warmupMiB: values.warmup === '0' ? 0 : positive('warmup', values.warmup, false),
+    repeat: positive('repeat', values.repeat),
     streams: positive('streams', values.streams),
     roundTrips: positive('round-trips', values['round-trips']),
     connections: positive('connections', values.connections),

@@ -21,6 +21,8 @@ export interface Report {
   machine: Machine;
   /** Load average when the bench started (1, 5, 15 min): other work skews every figure. */
   loadAverage: number[];
+  /** Runs of each throughput and latency row that its figures are the medians of. */
+  repeat: number;
   throughput: ThroughputTable[];
   latency?: LatencyResult[];
   scale: ScaleTable[];
@@ -111,6 +113,7 @@ export function markdown(report: Report): string {
         `socat ${machine.socat ?? 'not installed'}; ${machine.ssh ?? 'no ssh'}; CLK_TCK ${machine.clockTicks}; ` +
         `load average at start ${report.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
       'CPU: user+system seconds per GiB moved (tunnel: its own processes from /proc; endpoints: the two traffic processes).',
+      `Throughput and latency figures: the median of ${report.repeat} run(s) of each case, the cases taking turns.`,
     ],
     ...report.throughput.map(throughputTable),
     ...(report.latency ? [latencyTable(report.latency)] : []),

@@ -14,6 +14,7 @@ import { measureThroughput } from './measure.js';
 import type { ThroughputSpec } from './measure.js';
 import { parseOptions, USAGE } from './options.js';
 import type { Options } from './options.js';
+import { combineRuns } from './repeat.js';
 import { json, markdown } from './report.js';
 import type { Report, ThroughputTable } from './report.js';
 import type { RowBase } from './run-case.js';
@@ -42,6 +43,19 @@ function profileChildren(dir: string): void {
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim();
 }
 
+/**
+ * Runs `measure` for every selected case `repeat` times, a round of all cases at a time (so
+ * that a slow spell of the machine falls on every case alike), and combines each case's runs.
+ */
+async function eachCaseRepeated<T extends RowBase>(what: string, cases: BenchCase[], repeat: number, measure: (c: BenchCase) => Promise<T>, show: (r: T) => string): Promise<T[]> {
+  const runs = new Map<string, T[]>();
+  for (let round = 1; round <= repeat && !interrupted(); round++) {
+    const rows = await eachCase(repeat > 1 ? `${what} (${round}/${repeat})` : what, cases, measure, show);
+    for (const row of rows) runs.set(row.id, [...(runs.get(row.id) ?? []), row]);
+  }
+  return [...runs.values()].map(combineRuns);
+}
+
 /** Runs `measure` for every selected case, printing progress; stops early when interrupted. */
 async function eachCase<T extends RowBase>(what: string, cases: BenchCase[], measure: (c: BenchCase) => Promise<T>, show: (r: T) => string): Promise<T[]> {
   const rows: T[] = [];
@@ -56,7 +70,7 @@ async function eachCase<T extends RowBase>(what: string, cases: BenchCase[], mea
 }
 
 async function throughput(title: string, cases: BenchCase[], spec: ThroughputSpec, options: Options): Promise<ThroughputTable> {
-  const rows = await eachCase(title, cases, (c) => measureThroughput(c, spec), (r) => `${r.mbPerSecond!.toFixed(0)} MB/s, ${r.tunnelCpuSecondsPerGiB?.toFixed(2) ?? 'n/a'} CPU-s/GiB`);
+  const rows = await eachCaseRepeated(title, cases, options.repeat, (c) => measureThroughput(c, spec), (r) => `${r.mbPerSecond!.toFixed(0)} MB/s, ${r.tunnelCpuSecondsPerGiB?.toFixed(2) ?? 'n/a'} CPU-s/GiB`);
   return { title, spec: { direction: spec.direction, streams: spec.streams, sizeMiB: options.sizeMiB, warmupMiB: options.warmupMiB }, rows };
 }
 
@@ -72,7 +86,7 @@ async function runAll(options: Options, report: Report): Promise<void> {
   }
   if (tests.includes('latency')) {
     const spec = { roundTrips: options.roundTrips, connections: options.connections };
-    report.latency = await eachCase('latency', cases, (c) => measureLatency(c, spec), (r) => `RTT p50 ${r.rttMs!.p50.toFixed(3)} ms, connect p50 ${r.connectMs!.p50.toFixed(3)} ms`);
+    report.latency = await eachCaseRepeated('latency', cases, options.repeat, (c) => measureLatency(c, spec), (r) => `RTT p50 ${r.rttMs!.p50.toFixed(3)} ms, connect p50 ${r.connectMs!.p50.toFixed(3)} ms`);
   }
   if (tests.includes('scale')) {
     for (const asked of options.scale) {
@@ -89,7 +103,7 @@ async function runAll(options: Options, report: Report): Promise<void> {
 const options = readOptions();
 cleanupOnSignals();
 if (options.profileDir) profileChildren(options.profileDir);
-const report: Report = { machine: describeMachine(), loadAverage: os.loadavg(), throughput: [], scale: [] };
+const report: Report = { machine: describeMachine(), loadAverage: os.loadavg(), repeat: options.repeat, throughput: [], scale: [] };
 try {
   await runAll(options, report);
 } finally {
