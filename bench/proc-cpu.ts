@@ -60,6 +60,13 @@ export function childrenOf(pids: readonly number[]): number[] {
   return children;
 }
 
+/** Every process below `pid`: its children, theirs, and so on. */
+export function descendantsOf(pid: number): number[] {
+  const found: number[] = [];
+  for (let generation = childrenOf([pid]); generation.length > 0; generation = childrenOf(generation)) found.push(...generation);
+  return found;
+}
+
 /** CPU seconds all CPUs have spent busy (not idle or iowait) since boot, from /proc/stat. */
 export function systemBusySeconds(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
-import { listen } from '../test/support/sockets.js';
+import { freePort } from '../test/support/sockets.js';
 import { onCleanup } from './cleanup.js';
 import { within } from './within.js';
 
@@ -11,13 +11,6 @@ export const SOCAT = '/usr/bin/socat';
 
 export function socatInstalled(): boolean {
   return existsSync(SOCAT);
-}
-
-/** A free ephemeral loopback port: bound on port 0, then released (socat wants a number). */
-export async function freePort(): Promise<number> {
-  const probe = await listen(() => {});
-  await probe.close();
-  return probe.port;
 }
 
 export interface Relay {

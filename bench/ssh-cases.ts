@@ -1,15 +1,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServerProcess } from '../test/support/processes.js';
 import { makeKey, runSsh, SSH, writeSshConfig } from '../test/support/openssh.js';
 import type { SshProcess } from '../test/support/openssh.js';
-import { waitUntil } from '../test/support/sockets.js';
+import { freePort, waitUntil } from '../test/support/sockets.js';
 import type { BenchCase, Path } from './cases.js';
 import { onCleanup } from './cleanup.js';
-import { freePort } from './socat.js';
+import { descendantsOf } from './proc-cpu.js';
 
 /**
  * The SSH rows: netunnel's SSH front door in the switchboard topology (`ssh -L` -> server ->
@@ -66,11 +66,14 @@ function switchboardCase(cipher: string, short: string): BenchCase {
   };
 }
 
+/** Debian's sshd, as root, refuses to start without it. */
+const PRIVSEP_DIR = '/run/sshd';
+
 /** OpenSSH's sshd on a loopback port with a throwaway config, and `ssh -L` through it. */
 const sshdCase: BenchCase = {
   id: 'sshd',
   label: 'OpenSSH sshd -L',
-  processes: 'ssh -L + sshd (aes128-gcm)',
+  processes: 'ssh -L + sshd and its session processes (aes128-gcm)',
   unavailable: () => (existsSync(SSHD) ? undefined : `${SSHD} not installed (the row runs where it is)`),
   async start(farPort): Promise<Path> {
     const dir = await tempDir();
@@ -85,6 +88,9 @@ const sshdCase: BenchCase = {
       'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', `PidFile ${join(dir, 'sshd.pid')}`,
       'AllowTcpForwarding yes', '',
     ].join('\n'));
+    // sshd started as root wants its privilege separation directory, which the ssh service
+    // would have made at boot.
+    if (process.getuid?.() === 0) await mkdir(PRIVSEP_DIR, { recursive: true, mode: 0o755 });
     const sshd = spawn(SSHD, ['-D', '-e', '-f', sshdConfig], { stdio: ['ignore', 'ignore', 'pipe'] });
     onCleanup(async () => {
       sshd.kill('SIGTERM');
@@ -99,9 +105,9 @@ const sshdCase: BenchCase = {
       dir, config, ['-i', user.path, '-p', String(sshdPort), '-c', 'aes128-gcm@openssh.com', '-L', `127.0.0.1:${entrancePort}:127.0.0.1:${farPort}`, `${login}@127.0.0.1`],
       /Local forwarding listening on 127\.0\.0\.1 port/,
     );
-    // sshd serves the session in a forked child, reaped only when the session ends: this row's
-    // tunnel CPU leaves that child out.
-    return { entrancePort, pids: [client.child.pid!, sshd.pid!] };
+    // sshd serves the session in forked processes (privilege separation), reaped only when the
+    // session ends: they do the relaying, so they are measured too.
+    return { entrancePort, pids: [client.child.pid!, sshd.pid!, ...descendantsOf(sshd.pid!)] };
   },
 };
 
