@@ -148,7 +148,7 @@ export class NetunnelClient extends EventEmitter {
       await this.#deleteOnServer(id);
       throw err;
     }
-    return this.#register(new ClientTunnel(id, false, bound, { address: remoteAddress, port: remotePort }, (force) => input.stop(force)));
+    return this.#register(new ClientTunnel(id, false, bound, { address: remoteAddress, port: remotePort }, input));
   }
 
   /**
@@ -192,9 +192,15 @@ export class NetunnelClient extends EventEmitter {
       // An original server does not say where it listens; report what was asked for, as the original.
       const entrance = { address: created.entrance_address ?? name ?? remoteAddress, port: created.entrance_port ?? remotePort ?? 0 };
       return this.#register(
-        new ClientTunnel(id, true, entrance, { address: localAddress, port: localPort }, (force) => {
-          output.stop(force);
-          this.#reverseExits.delete(id);
+        new ClientTunnel(id, true, entrance, { address: localAddress, port: localPort }, {
+          get connectionCount() {
+            return output.connectionCount;
+          },
+          stop: (force) => {
+            output.stop(force);
+            this.#reverseExits.delete(id);
+          },
+          drained: () => output.drained(),
         }),
       );
     } finally {

@@ -68,7 +68,14 @@ async function holdTunnel(
     const lost = once(client, 'close').then(() => 'connection to the server lost');
     const stopped = tunnel.done().then(() => 'the server closed the tunnel');
     const aborted = once(options.signal, 'abort').then(() => 'stopped');
-    return await Promise.race([lost, stopped, aborted]);
+    const reason = await Promise.race([lost, stopped, aborted]);
+    // A server shutting down gracefully lets open connections finish: so does a client about
+    // to exit (a reconnecting one keeps them meanwhile), unless told to stop.
+    if (!options.reconnect && !options.signal.aborted && tunnel.connectionCount > 0) {
+      options.say(`Tunnel closed (${reason}); waiting for ${tunnel.connectionCount} open connection(s) to finish`);
+      await Promise.race([tunnel.drained(), aborted]);
+    }
+    return reason;
   } finally {
     await client.close();
   }

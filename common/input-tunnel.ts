@@ -2,6 +2,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { errorMessage } from './errors.js';
+import { LiveConnections } from './live-connections.js';
 import { splice } from './splice.js';
 import { listenTcp } from './tcp.js';
 import type { WebSocketPool } from './websocket-pool.js';
@@ -25,7 +26,7 @@ export interface InputTunnelOptions {
  */
 export class InputTunnel {
   readonly #options: InputTunnelOptions;
-  readonly #sockets = new Set<net.Socket>();
+  readonly #live = new LiveConnections();
   #server: net.Server | undefined;
 
   constructor(options: InputTunnelOptions) {
@@ -57,20 +58,24 @@ export class InputTunnel {
   }
 
   get connectionCount(): number {
-    return this.#sockets.size;
+    return this.#live.size;
+  }
+
+  /** Resolves once no connection is open (after a stop, once the last one finished). */
+  drained(): Promise<void> {
+    return this.#live.drained();
   }
 
   /** Stops accepting; live connections finish unless `force`. */
   stop(force = false): void {
     this.#server?.close();
     this.#options.pool.close();
-    if (force) for (const socket of this.#sockets) socket.destroy();
+    if (force) this.#live.destroyAll();
   }
 
   async #carry(socket: net.Socket): Promise<void> {
     const { pool, halfClose, reuse, logger } = this.#options;
-    this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    this.#live.add(socket);
     socket.on('error', () => {});
     let ws;
     try {

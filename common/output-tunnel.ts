@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { errorMessage } from './errors.js';
+import { LiveConnections } from './live-connections.js';
 import { splice } from './splice.js';
 import type { Traffic } from './traffic.js';
 import { WebSocketStream } from './websocket-stream.js';
@@ -22,7 +23,7 @@ export interface OutputTunnelOptions {
  */
 export class OutputTunnel {
   readonly #options: OutputTunnelOptions;
-  readonly #streams = new Set<Duplex>();
+  readonly #live = new LiveConnections();
   #stopped = false;
 
   constructor(options: OutputTunnelOptions) {
@@ -30,7 +31,12 @@ export class OutputTunnel {
   }
 
   get connectionCount(): number {
-    return this.#streams.size;
+    return this.#live.size;
+  }
+
+  /** Resolves once no connection is open (after a stop, once the last one finished). */
+  drained(): Promise<void> {
+    return this.#live.drained();
   }
 
   accept(ws: WebSocket): void {
@@ -51,13 +57,12 @@ export class OutputTunnel {
   /** Stops accepting; live connections finish unless `force`. */
   stop(force = false): void {
     this.#stopped = true;
-    if (force) for (const stream of this.#streams) stream.destroy();
+    if (force) this.#live.destroyAll();
   }
 
   async #carry(stream: WebSocketStream): Promise<void> {
     const { connect, logger } = this.#options;
-    this.#streams.add(stream);
-    stream.once('close', () => this.#streams.delete(stream));
+    this.#live.add(stream);
     let exit: Duplex;
     try {
       exit = await connect();

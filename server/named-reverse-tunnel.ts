@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Logger } from 'pino';
 import type { Channel } from '../common/channel.js';
+import { LiveConnections } from '../common/live-connections.js';
 import { WebSocketPool } from '../common/websocket-pool.js';
 import { WebSocketStream } from '../common/websocket-stream.js';
 import type { NamedEntrances } from './named-entrances.js';
@@ -20,7 +21,7 @@ export class ServerNamedReverseTunnel implements ServerTunnel {
   target = '';
   readonly #pool: WebSocketPool;
   readonly #requested: RequestedWebSockets;
-  readonly #streams = new Set<Duplex>();
+  readonly #live = new LiveConnections();
   readonly #halfClose: boolean;
   readonly #reuse: boolean;
   #handle: RegistrationHandle | undefined;
@@ -50,15 +51,14 @@ export class ServerNamedReverseTunnel implements ServerTunnel {
   stop(force: boolean): void {
     this.#handle?.unregister();
     this.#pool.close();
-    if (force) for (const stream of this.#streams) stream.destroy();
+    if (force) this.#live.destroyAll();
   }
 
   async #open(): Promise<Duplex> {
     const ws = await this.#pool.take();
     const onReusable = this.#reuse ? (free: WebSocket) => this.#pool.offer(free) : undefined;
     const stream = WebSocketStream.forEntrance(ws, { halfClose: this.#halfClose, onReusable });
-    this.#streams.add(stream);
-    stream.once('close', () => this.#streams.delete(stream));
+    this.#live.add(stream);
     return stream;
   }
 }

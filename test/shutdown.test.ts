@@ -40,6 +40,34 @@ test('SIGTERM: a connection in flight finishes, new ones are refused, the server
     }
   }));
 
+test('SIGTERM: a --no-reconnect client also lets its open connection finish, then exits 0', async () => {
+  const service = await requestReplyServer((request) => Buffer.from(sha256(request)));
+  const server = await startServerProcess(['--shutdown-grace', '30']);
+  const client = await startClientProcess(['-s', server.url, '--no-reconnect', '--remote-port', String(service.port)]);
+  try {
+    const socket = await connect(client.entrancePort);
+    const reply = readAll(socket);
+    const first = Buffer.alloc(100_000, 3);
+    socket.write(first);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    server.child.kill('SIGTERM');
+    await client.waitFor(/Tunnel closed \(the server closed the tunnel\); waiting for 1 open connection\(s\) to finish/);
+    await waitUntil(() => isRefused(client.entrancePort), 10_000, 'the entrance closed');
+    assert.equal(client.child.exitCode, null, 'the client waits for its open connection');
+
+    const rest = Buffer.alloc(50_000, 4);
+    socket.end(rest);
+    assert.equal((await reply).toString(), sha256(Buffer.concat([first, rest])), 'the connection finished whole');
+    assert.equal(await client.exited(), 0);
+    assert.equal(await server.exited(), 0);
+  } finally {
+    await client.stop();
+    await server.stop();
+    await service.close();
+  }
+});
+
 test('SIGTERM: a connection still open when the grace period ends is cut, and the server exits 0', async () => {
   const service = await requestReplyServer(() => Buffer.from('never asked'));
   const server = await startServerProcess(['--shutdown-grace', '1']);
