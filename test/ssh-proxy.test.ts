@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
+import { Traffic } from '../common/traffic.js';
 import { Destinations } from '../server/destinations.js';
 import { compileLoginPattern } from '../server/ssh/upstream-rules.js';
 import type { UpstreamRule } from '../server/ssh/upstream-rules.js';
@@ -27,6 +28,8 @@ describe('the SSH reverse proxy by user name', () => {
   let upstream: UpstreamSshd;
   let listener: SshProcess;
   let downPort: number;
+  const traffic = new Traffic();
+  const MAX_CIRCUITS = 3;
 
   before(async () => {
     // The rules need files in the switchboard's folder, which exists only once it starts:
@@ -41,7 +44,7 @@ describe('the SSH reverse proxy by user name', () => {
         `access="proxy",permitopen="gw2:22" ${keys.limited!.pub}`,
       ],
       // The door's registry exists only once it starts; logins come after that.
-      { upstreams: rules, openTimeoutMs: 10_000, destinations: { open: (host, port, originator) => new Destinations(sb.registry, () => ({ '127.0.0.1': '*' })).open(host, port, originator) } },
+      { upstreams: rules, openTimeoutMs: 10_000, maxCircuitsPerKey: MAX_CIRCUITS, traffic, destinations: { open: (host, port, originator) => new Destinations(sb.registry, () => ({ '127.0.0.1': '*' })).open(host, port, originator) } },
     );
     const dir = sb.dir;
     const upstreamKey = makeKey(dir, 'upstream_key');
@@ -85,11 +88,33 @@ describe('the SSH reverse proxy by user name', () => {
     assert.equal(ssh.stdout().toString(), 'hello-upstream\n');
   });
 
-  test('exec: a megabyte both ways exactly, and stdin EOF carried', async () => {
+  test('exec: a megabyte both ways exactly, and stdin EOF carried; counted in the SSH traffic', async () => {
     const payload = randomBytes(1024 * 1024);
+    const { opened, upstreamBytes, downstreamBytes } = traffic;
     const ssh = alice('alice+gw1', [], ['cat'], payload);
     assert.equal(await ssh.exited, 0, ssh.stderr());
     assert.equal(sha256(ssh.stdout()), sha256(payload));
+    assert.equal(traffic.opened, opened + 1);
+    assert.ok(traffic.upstreamBytes - upstreamBytes >= payload.length, 'bytes to the upstream counted');
+    assert.ok(traffic.downstreamBytes - downstreamBytes >= payload.length, 'bytes back counted');
+    await waitUntil(() => traffic.live === 0, 10_000, 'the session to be counted closed');
+  });
+
+  test('each session is one of its key\'s circuits: past max_circuits_per_key one is refused', async () => {
+    const held = Array.from({ length: MAX_CIRCUITS }, () => sb.ssh(sb.keys.alice!.path, 'alice+gw1', [], undefined, ['cat']));
+    try {
+      await waitUntil(() => traffic.live === MAX_CIRCUITS, 15_000, `${MAX_CIRCUITS} sessions to be relayed`);
+      const refused = alice('alice+gw1', [], ['status', '0']);
+      assert.equal(await refused.exited, 255);
+      assert.match(refused.stderr(), new RegExp(`this key already has ${MAX_CIRCUITS} open circuits, the most allowed \\(ssh max_circuits_per_key\\)`));
+      await held[0]!.kill();
+      await waitUntil(() => traffic.live === MAX_CIRCUITS - 1, 10_000, 'a session to be given back');
+      const again = alice('alice+gw1', [], ['status', '0']);
+      assert.equal(await again.exited, 0, again.stderr());
+    } finally {
+      await Promise.all(held.map((ssh) => ssh.kill()));
+      await waitUntil(() => traffic.live === 0, 10_000, 'the held sessions to be given back');
+    }
   });
 
   test('a pty shell (ssh -tt): terminal, input lines and exit status', async () => {

@@ -346,7 +346,8 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
       if (proxiesLogin(key, upstreams, username)) {
         const allows = (host: string, port: number) => !!key && permitOpenAllows(key, host, port);
         const agent = key?.noAgentForwarding ? {} : { agent: () => openAgentChannel(client).then(channelStream) };
-        proxy ??= new ReverseProxy({ rules: upstreams, login: username, opener: upstreamOpener, originator: { host: address, port: info.port }, timeoutMs: openTimeoutMs, logger: log, allows, ...agent });
+        const accounting = { claim: () => circuitLimit.take(key!.fingerprint), ...(options.traffic ? { traffic: options.traffic } : {}) };
+        proxy ??= new ReverseProxy({ rules: upstreams, login: username, opener: upstreamOpener, originator: { host: address, port: info.port }, timeoutMs: openTimeoutMs, logger: log, allows, accounting, ...agent });
         proxy.session(session);
         return;
       }

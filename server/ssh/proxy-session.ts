@@ -2,11 +2,19 @@ import type { Readable, Writable } from 'node:stream';
 import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
+import type { Traffic } from '../../common/traffic.js';
 
 /** Exit status of a session the proxy could not carry upstream: ssh's own for its failures. */
 const PROXY_FAILURE = 255;
 
 type Opener = (client: Client, done: (err: Error | undefined, channel: ClientChannel) => void) => void;
+
+/** How a proxied session counts against its key and in the SSH door's metrics. */
+export interface SessionAccounting {
+  /** Takes one of the key's circuits (throws at its limit); the result gives it back. */
+  claim: () => () => void;
+  traffic?: Traffic;
+}
 
 /** What the client asked for before its shell, exec or subsystem: replayed upstream. */
 interface SessionSetup {
@@ -19,9 +27,10 @@ interface SessionSetup {
  * Replays one client session upstream and relays it: pty, env and the agent request are
  * answered at once and remembered; the shell, exec or subsystem is accepted at once too (so
  * no byte is lost while the upstream connection opens) and then opened upstream. A failure
- * is one line on the session's stderr and exit status 255.
+ * is one line on the session's stderr and exit status 255. Each session is a circuit of its key
+ * (max_circuits_per_key) and counts in the SSH door's traffic.
  */
-export function proxySession(session: Session, upstream: () => Promise<Client>, agentAllowed: boolean, log: Logger): void {
+export function proxySession(session: Session, upstream: () => Promise<Client>, agentAllowed: boolean, log: Logger, accounting: SessionAccounting): void {
   let remote: ClientChannel | undefined;
   let started = false;
   const setup = recordSetup(session, agentAllowed, () => remote);
@@ -41,13 +50,19 @@ export function proxySession(session: Session, upstream: () => Promise<Client>, 
       local.exit(PROXY_FAILURE);
       local.end();
     };
+    try {
+      local.once('close', accounting.claim());
+    } catch (err) {
+      refuse(err);
+      return;
+    }
     upstream().then(
       (client) =>
         open(client, (err, channel) => {
           if (err) return refuse(new Error(`the upstream refused the ${what}: ${err.message}`));
           if (localClosed) return channel.close();
           remote = channel;
-          relay(local, channel);
+          relay(local, channel, accounting.traffic);
         }),
       refuse,
     );
@@ -107,11 +122,18 @@ function recordSetup(session: Session, agentAllowed: boolean, remote: () => Clie
  * each goes only once what came before is written (ssh2's server-side end() would send CLOSE
  * at once and lose the exit status).
  */
-function relay(local: ServerChannel, remote: ClientChannel): void {
+function relay(local: ServerChannel, remote: ClientChannel, traffic: Traffic | undefined): void {
   remote.on('error', () => {});
-  carry(local, remote);
-  carry(remote, local);
-  carry(remote.stderr, local.stderr);
+  if (traffic) {
+    traffic.live++;
+    traffic.opened++;
+    local.once('close', () => traffic.live--);
+  }
+  const up = (n: number) => traffic && (traffic.upstreamBytes += n);
+  const down = (n: number) => traffic && (traffic.downstreamBytes += n);
+  carry(local, remote, up);
+  carry(remote, local, down);
+  carry(remote.stderr, local.stderr, down);
   local.once('end', () => remote.end());
   let exit: unknown[] | undefined;
   let ended = false;
@@ -134,9 +156,10 @@ function relay(local: ServerChannel, remote: ClientChannel): void {
   local.resume();
 }
 
-/** Bytes from `src` to `dst`, pausing `src` while `dst` is full. */
-function carry(src: Readable, dst: Writable): void {
+/** Bytes from `src` to `dst`, pausing `src` while `dst` is full; `count` sees each chunk's size. */
+function carry(src: Readable, dst: Writable, count: (bytes: number) => void): void {
   src.on('data', (chunk: Buffer) => {
+    count(chunk.length);
     if (!dst.write(chunk)) src.pause();
   });
   dst.on('drain', () => src.resume());

@@ -5,6 +5,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Originator } from '../tunnel-registry.js';
 import type { AuthorizedKey } from './authorized-keys.js';
 import { proxySession } from './proxy-session.js';
+import type { SessionAccounting } from './proxy-session.js';
 import { connectUpstream } from './upstream-connection.js';
 import type { StreamOpener } from './upstream-connection.js';
 import { matchUpstream } from './upstream-rules.js';
@@ -36,6 +37,8 @@ export interface ReverseProxyOptions {
   allows: (host: string, port: number) => boolean;
   /** Opens a channel to the client's ssh-agent; absent when the key has no-agent-forwarding. */
   agent?: () => Promise<Duplex>;
+  /** Each session is one of the key's circuits, and counts in the SSH door's traffic. */
+  accounting: SessionAccounting;
 }
 
 /**
@@ -45,6 +48,8 @@ export interface ReverseProxyOptions {
  */
 export class ReverseProxy {
   readonly #options: ReverseProxyOptions;
+  /** The circuits this connection's sessions hold: all given back when it closes. */
+  readonly #held = new Set<() => void>();
   #upstream: Promise<Client> | undefined;
   #closed = false;
 
@@ -53,7 +58,18 @@ export class ReverseProxy {
   }
 
   session(session: Session): void {
-    proxySession(session, () => this.#connect(), this.#agentAllowed(), this.#options.logger);
+    const { logger, accounting } = this.#options;
+    proxySession(session, () => this.#connect(), this.#agentAllowed(), logger, { ...accounting, claim: () => this.#claim() });
+  }
+
+  /** A circuit for one session; given back when the session closes, or with the connection. */
+  #claim(): () => void {
+    const release = this.#options.accounting.claim();
+    this.#held.add(release);
+    return () => {
+      this.#held.delete(release);
+      release();
+    };
   }
 
   /** Whether a session's agent request (ssh -A) may be granted: the rule and the key both allow it. */
@@ -68,6 +84,8 @@ export class ReverseProxy {
 
   close(): void {
     this.#closed = true;
+    for (const release of this.#held) release();
+    this.#held.clear();
     void this.#upstream?.then((client) => client.end(), () => {});
   }
 
