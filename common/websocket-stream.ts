@@ -134,6 +134,12 @@ export class WebSocketStream extends Duplex {
 
   /** Frames of at most MAX_FRAME_BYTES; the callback waits for the last one to reach the socket. */
   #send(data: Buffer, callback?: (err?: Error | null) => void): void {
+    // The far end is closing: it reads nothing more either way, and its close code, on its
+    // way, says why (an exit refused, an abort). A write error now would hide that.
+    if (this.#ws.readyState !== WebSocket.OPEN) {
+      callback?.();
+      return;
+    }
     // A socket read is never larger than a frame: no view to make per chunk then.
     if (data.length <= MAX_FRAME_BYTES) {
       this.#ws.send(data, BINARY, callback);
