@@ -49,10 +49,15 @@ export function measureThroughput(benchCase: BenchCase, spec: ThroughputSpec): P
     const sizes = spec.warmupBytes > 0 ? [spec.warmupBytes, spec.bytes] : [spec.bytes];
     const far = await startFarEnd(spec.direction === 'upload' ? 'recv' : 'send', spec.streams, sizes);
     const path = await benchCase.start(far.port);
+    // socat serves each connection in a forked child: its CPU reaches the parent's cutime/cstime
+    // once reaped. Children that are themselves measured (sshd's session) stay.
+    const reaped = () => childrenOf(path.pids).every((pid) => path.pids.includes(pid));
     if (spec.warmupBytes > 0) {
       // A long-running tunnel has its relay code compiled: the JIT's first work is not per GiB.
       const warm = await startNearEnd(path.entrancePort, spec.direction, spec.streams, spec.warmupBytes);
       await transfer(warm, far, spec.direction, spec.warmupBytes, timeoutFor(spec.warmupBytes));
+      // The warm-up's children must not be reaped into the measured transfer's CPU.
+      await waitUntil(reaped, 5_000, 'the relays to reap their warm-up children');
     }
     // Let the tunnel finish its start-up work (spare websockets, logging) before counting.
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -62,9 +67,6 @@ export function measureThroughput(benchCase: BenchCase, spec: ThroughputSpec): P
     const systemBefore = systemBusySeconds();
     const cpuBefore = cpuSeconds(path.pids);
     const moved = await transfer(near, far, spec.direction, spec.bytes, timeoutMs);
-    // socat serves each connection in a forked child: its CPU reaches the parent's cutime/cstime
-    // once reaped. Children that are themselves measured (sshd's session) stay.
-    const reaped = () => childrenOf(path.pids).every((pid) => path.pids.includes(pid));
     await waitUntil(reaped, 5_000, 'the relays to reap their children');
     const tunnelCpu = path.pids.length > 0 ? cpuSeconds(path.pids) - cpuBefore : null;
     const systemBusy = systemBusySeconds() - systemBefore;
