@@ -24,9 +24,8 @@ const server = await listen((inbound) => {
     inbound.destroy();
     outbound.destroy();
   };
+  // pipe() carries each EOF on; an error on either side cuts both.
   inbound.once('error', drop);
   outbound.once('error', drop);
-  inbound.once('close', () => outbound.writableEnded || outbound.end());
-  outbound.once('close', () => inbound.writableEnded || inbound.end());
 });
 console.log(`relay listening on ${server.port}`);

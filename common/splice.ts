@@ -30,10 +30,7 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
   const lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
   const result: SpliceResult = { aToB: 0, bToA: 0 };
   const traffic = options.traffic;
-  if (traffic) {
-    traffic.live++;
-    traffic.opened++;
-  }
+  const closed = traffic?.connectionOpened();
   pump(a, b, (n) => {
     result.aToB += n;
     if (traffic) traffic.upstreamBytes += n;
@@ -52,7 +49,7 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
       if (error) other.destroy(error);
       else release(other, lingerMs);
       if (--open > 0) return;
-      if (traffic) traffic.live--;
+      closed?.();
       resolve(result);
     };
     for (const [side, other] of [[a, b], [b, a]] as const) {

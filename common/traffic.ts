@@ -12,4 +12,11 @@ export class Traffic {
   upstreamBytes = 0;
   /** Bytes from the exit back to the entrance. */
   downstreamBytes = 0;
+
+  /** One more connection, open now; the result counts it closed. */
+  connectionOpened(): () => void {
+    this.live++;
+    this.opened++;
+    return () => this.live--;
+  }
 }

@@ -124,13 +124,13 @@ function recordSetup(session: Session, agentAllowed: boolean, remote: () => Clie
  */
 function relay(local: ServerChannel, remote: ClientChannel, traffic: Traffic | undefined): void {
   remote.on('error', () => {});
-  if (traffic) {
-    traffic.live++;
-    traffic.opened++;
-    local.once('close', () => traffic.live--);
-  }
-  const up = (n: number) => traffic && (traffic.upstreamBytes += n);
-  const down = (n: number) => traffic && (traffic.downstreamBytes += n);
+  if (traffic) local.once('close', traffic.connectionOpened());
+  const up = (n: number) => {
+    if (traffic) traffic.upstreamBytes += n;
+  };
+  const down = (n: number) => {
+    if (traffic) traffic.downstreamBytes += n;
+  };
   carry(local, remote, up);
   carry(remote, local, down);
   carry(remote.stderr, local.stderr, down);

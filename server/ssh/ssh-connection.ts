@@ -251,13 +251,13 @@ export class SshConnection {
     const session = accept();
     const key = this.#key;
     const { upstreams, upstreamOpener, openTimeoutMs, circuitLimit, traffic } = this.#door;
-    if (!proxiesLogin(key, upstreams, this.#username)) {
+    if (!key || !proxiesLogin(key, upstreams, this.#username)) {
       handleSession(session, () => this.#key, this.#door.registry);
       return;
     }
-    const allows = (host: string, port: number) => !!key && permitOpenAllows(key, host, port);
-    const agent = key?.noAgentForwarding ? {} : { agent: () => openAgentChannel(this.#client).then(channelStream) };
-    const accounting = { claim: () => circuitLimit.take(key!.fingerprint), ...(traffic ? { traffic } : {}) };
+    const allows = (host: string, port: number) => permitOpenAllows(key, host, port);
+    const agent = key.noAgentForwarding ? {} : { agent: () => openAgentChannel(this.#client).then(channelStream) };
+    const accounting = { claim: () => circuitLimit.take(key.fingerprint), ...(traffic ? { traffic } : {}) };
     this.#proxy ??= new ReverseProxy({
       rules: upstreams,
       login: this.#username,
