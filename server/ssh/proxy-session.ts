@@ -49,6 +49,9 @@ export function proxySession(session: Session, upstream: () => Promise<Client>, 
       local.stderr.write(`netunnel: ${errorMessage(err)}${setup.pty ? '\r\n' : '\n'}`);
       local.exit(PROXY_FAILURE);
       local.end();
+      // Its input goes nowhere now; read on, or the channel never ends and never closes
+      // (nor gives its circuit back).
+      local.resume();
     };
     try {
       local.once('close', accounting.claim());

@@ -48,8 +48,6 @@ export interface ReverseProxyOptions {
  */
 export class ReverseProxy {
   readonly #options: ReverseProxyOptions;
-  /** The circuits this connection's sessions hold: all given back when it closes. */
-  readonly #held = new Set<() => void>();
   #upstream: Promise<Client> | undefined;
   #closed = false;
 
@@ -58,18 +56,7 @@ export class ReverseProxy {
   }
 
   session(session: Session): void {
-    const { logger, accounting } = this.#options;
-    proxySession(session, () => this.#connect(), this.#agentAllowed(), logger, { ...accounting, claim: () => this.#claim() });
-  }
-
-  /** A circuit for one session; given back when the session closes, or with the connection. */
-  #claim(): () => void {
-    const release = this.#options.accounting.claim();
-    this.#held.add(release);
-    return () => {
-      this.#held.delete(release);
-      release();
-    };
+    proxySession(session, () => this.#connect(), this.#agentAllowed(), this.#options.logger, this.#options.accounting);
   }
 
   /** Whether a session's agent request (ssh -A) may be granted: the rule and the key both allow it. */
@@ -84,8 +71,6 @@ export class ReverseProxy {
 
   close(): void {
     this.#closed = true;
-    for (const release of this.#held) release();
-    this.#held.clear();
     void this.#upstream?.then((client) => client.end(), () => {});
   }
 
