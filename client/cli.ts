@@ -40,6 +40,11 @@ Options:
       --proxy-url URL       HTTP proxy for every request and websocket (http://HOST:PORT)
       --proxy-username U    HTTP proxy user name (with --proxy-password)
       --proxy-password P    HTTP proxy password (with --proxy-username)
+      --always-mask         mask every websocket frame with a random key, as RFC 6455
+                            asks; by default frames over TLS, or to a server on this
+                            host without a proxy, carry the all-zero key, since nothing
+                            on the way can read them and masking costs a pass over
+                            every byte
       --status              print the server's status (channels and their tunnels,
                             connections, peers) and exit; with --json, as JSON
       --json                with --status: print the JSON the server answers
@@ -71,6 +76,7 @@ function parse(argv: string[]) {
       'proxy-url': { type: 'string' },
       'proxy-username': { type: 'string' },
       'proxy-password': { type: 'string' },
+      'always-mask': { type: 'boolean', default: false },
       status: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       stdio: { type: 'string' },
@@ -161,7 +167,7 @@ async function main(argv: string[]): Promise<void> {
   // In stdio mode stderr is the ssh user's terminal: only the one-line error belongs there.
   const quiet = values.stdio !== undefined ? 'silent' : 'warn';
   const logger = createLogger({ name: 'netunnel_client', level: values.debug ? 'debug' : quiet, destination: 2, format });
-  const clientOptions = { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) };
+  const clientOptions = { serverUrl: values.server, logger, ...(proxy ? { proxy } : {}), ...(tls ? { tls } : {}), ...(auth ? { auth } : {}), alwaysMask: values['always-mask'] };
   if (values.status) {
     process.stdout.write(await statusReport(clientOptions, values.json).catch((err: unknown) => fail(PROGRAM, err)));
     process.exit(EXIT.OK);

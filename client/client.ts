@@ -40,6 +40,8 @@ export interface NetunnelClientOptions {
   proxy?: ProxyOptions;
   /** Certificate checks for https:// servers: extra CAs beside the system's, or none at all. */
   tls?: ClientTlsOptions;
+  /** Mask frames with a random key even over TLS or to this host (see needsRandomMask). */
+  alwaysMask?: boolean;
   /** Credentials for a server with an auth plugin (netunnel-wire.md §7); added to every request and websocket. */
   auth?: ClientAuth;
   /** Counts the connections this client's forward tunnels carry (a server's static tunnels, for metrics). */
@@ -270,7 +272,7 @@ export class NetunnelClient extends EventEmitter {
           this.#heartbeat.watch(ws);
           adopt?.(ws);
         },
-        { proxy: this.#options.proxy, tls: this.#options.tls },
+        { proxy: this.#options.proxy, tls: this.#options.tls, alwaysMask: this.#options.alwaysMask },
       ),
     );
   }

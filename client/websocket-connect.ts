@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import WebSocket from 'ws';
 import { NetunnelError, errorMessage } from '../common/errors.js';
 import { MAX_RECEIVE_BYTES } from '../common/protocol.js';
@@ -9,7 +10,35 @@ import { parseAnswer } from './rest.js';
 export interface WebSocketConnection {
   proxy?: ProxyOptions;
   tls?: ClientTlsOptions;
+  /** Mask every frame with a random key, even where nothing on the way could read the frames. */
+  alwaysMask?: boolean;
 }
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+function isLoopback(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  // IPv4-mapped IPv6 addresses are checked against the IPv4 subnet.
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * Whether this client's frames need a random masking key. RFC 6455 masks client frames so
+ * that whoever chooses a frame's bytes cannot make them read as HTTP to a cache or proxy
+ * on the way that does not understand websockets. Where no such intermediary can read the
+ * stream (TLS; a server on this host, reached without a proxy), the mask protects nothing
+ * and costs a pass over every byte on both ends: frames then carry the all-zero key, which
+ * is valid on the wire and which ws neither applies nor removes.
+ */
+export function needsRandomMask(target: { host: string; secure: boolean }, connection: WebSocketConnection): boolean {
+  if (connection.alwaysMask) return true;
+  return !(target.secure || (!connection.proxy && isLoopback(target.host)));
+}
+
+const zeroMask = (mask: Buffer) => void mask.fill(0);
 
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
@@ -34,6 +63,7 @@ export function openWebSocket(
     const ws = new WebSocket(url, {
       headers,
       perMessageDeflate: false,
+      ...(needsRandomMask(target, connection) ? {} : { generateMask: zeroMask }),
       maxPayload: MAX_RECEIVE_BYTES,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       ...(secure ? tlsConnectOptions(connection.tls) : {}),
