@@ -189,7 +189,7 @@ export class NetunnelClient extends EventEmitter {
       created = await creation;
       const id = created.tunnel_id;
       const logger = this.#options.logger.child({ channel: this.#channelId, tunnel: id });
-      const output = new OutputTunnel({ connect: () => connectTcp(localAddress, localPort), ...this.#dataWebSockets, logger });
+      const output = new OutputTunnel({ connect: () => connectTcp(localAddress, localPort, { recycledReads: true }), ...this.#dataWebSockets, logger });
       this.#reverseExits.set(id, output);
       // An original server does not say where it listens; report what was asked for, as the original.
       const entrance = { address: created.entrance_address ?? name ?? remoteAddress, port: created.entrance_port ?? remotePort ?? 0 };

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { pipeRecycled } from './recycled-reads.js';
 import type { Traffic } from './traffic.js';
 
 export interface SpliceResult {
@@ -61,11 +62,13 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
 }
 
 function pump(src: Duplex, dst: Duplex, count: (bytes: number) => void): void {
-  src.on('data', (chunk: Buffer) => {
-    count(chunk.length);
-    if (dst.destroyed) return;
-    if (!dst.write(chunk)) src.pause();
-  });
+  if (!pipeRecycled(src, dst, count)) {
+    src.on('data', (chunk: Buffer) => {
+      count(chunk.length);
+      if (dst.destroyed) return;
+      if (!dst.write(chunk)) src.pause();
+    });
+  }
   dst.on('drain', () => src.resume());
   src.once('end', () => {
     if (!dst.destroyed && !dst.writableEnded) dst.end();

@@ -142,13 +142,34 @@ export class WebSocketStream extends Duplex {
     }
     // A socket read is never larger than a frame: no view to make per chunk then.
     if (data.length <= MAX_FRAME_BYTES) {
-      this.#ws.send(data, BINARY, callback);
+      this.#sendFrame(data, callback);
       return;
     }
     for (let offset = 0; offset < data.length; offset += MAX_FRAME_BYTES) {
       const last = offset + MAX_FRAME_BYTES >= data.length;
-      this.#ws.send(data.subarray(offset, offset + MAX_FRAME_BYTES), BINARY, last ? callback : undefined);
+      this.#sendFrame(data.subarray(offset, offset + MAX_FRAME_BYTES), last ? callback : undefined);
     }
+  }
+
+  /**
+   * A frame whose bytes the kernel took at once is done now, not on ws's callback a tick
+   * later: nothing refers to the chunk any more, and `writableLength` says so to a writer
+   * that wants to use the chunk's memory again (recycled reads). A write that fails later
+   * still ends the stream, through the websocket's close.
+   */
+  #sendFrame(data: Buffer, callback?: (err?: Error | null) => void): void {
+    if (!callback) {
+      this.#ws.send(data, BINARY);
+      return;
+    }
+    let pending = true;
+    const done = (err?: Error | null) => {
+      if (!pending) return;
+      pending = false;
+      callback(err);
+    };
+    this.#ws.send(data, BINARY, done);
+    if (this.#ws.bufferedAmount === 0) done();
   }
 
   override _final(callback: (err?: Error | null) => void): void {

@@ -30,11 +30,14 @@ export class Destinations {
     }
   }
 
-  /** Opens a stream to `host:port`, checked again now: a name may have come or gone meanwhile. */
-  open(host: string, port: number, originator: Originator): Promise<Duplex> {
+  /**
+   * Opens a stream to `host:port`, checked again now: a name may have come or gone meanwhile.
+   * `relay`: the stream only goes to splice(), so a TCP socket's reads can be recycled.
+   */
+  open(host: string, port: number, originator: Originator, relay = false): Promise<Duplex> {
     const provider = this.registry.find(host, port);
     if (provider) return provider.open(originator);
     this.check(host, port);
-    return connectTcp(host, port);
+    return connectTcp(host, port, { recycledReads: relay });
   }
 }

@@ -1,0 +1,80 @@
+import net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import tls from 'node:tls';
+import { WebSocketStream } from './websocket-stream.js';
+
+/** As much as a stream socket reads at once. */
+const READ_BYTES = 64 * 1024;
+
+const readers = new WeakMap<net.Socket, RecycledReads>();
+
+/**
+ * A connected TCP socket's reads, landing in one buffer used again and again, where a stream
+ * socket gets a fresh 64 KiB from the allocator for every read. A relay hands each read on
+ * at once, so the buffer stays warm in the cache; it is replaced only when the writer kept
+ * the chunk. Through a pair of Node relays this is about a third less CPU per byte
+ * (bench/RESULTS.md). Node offers it (`onread`) only for sockets it connects, not for
+ * accepted ones.
+ *
+ * The socket emits no 'data': its bytes go where `pipeTo` sends them (splice does).
+ */
+class RecycledReads {
+  #buffer = Buffer.allocUnsafe(READ_BYTES);
+  /** Set before the socket first reads: it starts paused, and only `pipeTo` resumes it. */
+  #sink: (chunk: Buffer) => boolean = () => false;
+
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+
+  /** onread's callback: false stops reading until the socket is resumed. */
+  deliver(bytes: number, buffer: Buffer): boolean {
+    return this.#sink(buffer.subarray(0, bytes));
+  }
+
+  pipeTo(socket: net.Socket, dst: Writable, count: (bytes: number) => void): void {
+    const releases = releasesWrittenChunks(dst);
+    this.#sink = (chunk) => {
+      count(chunk.length);
+      if (dst.destroyed) return true;
+      if (!releases) return dst.write(Buffer.from(chunk));
+      const more = dst.write(chunk);
+      // Queued, so still referenced: the next read needs memory of its own.
+      if (dst.writableLength > 0) this.#buffer = Buffer.allocUnsafe(READ_BYTES);
+      return more;
+    };
+    socket.resume();
+  }
+}
+
+/**
+ * Writers that hold a chunk only while it is queued: once `writableLength` is back to 0
+ * nothing refers to it. A plain TCP socket, once the kernel took the bytes; a data
+ * websocket, which says so when its socket did (and masks into a copy). Any other stream
+ * (a PassThrough, an SSH channel) might keep a reference, so it gets a copy.
+ */
+function releasesWrittenChunks(dst: Writable): boolean {
+  if (dst instanceof WebSocketStream) return true;
+  return dst instanceof net.Socket && !(dst instanceof tls.TLSSocket);
+}
+
+/** Connects a TCP socket whose reads are recycled; it starts paused, until `pipeRecycled`. */
+export function connectRecycled(options: net.NetConnectOpts & { host: string; port: number }): net.Socket {
+  const reader = new RecycledReads();
+  const socket = net.connect({
+    ...options,
+    onread: { buffer: () => reader.buffer, callback: (bytes, buffer) => reader.deliver(bytes, buffer as Buffer) },
+  });
+  readers.set(socket, reader);
+  socket.pause();
+  return socket;
+}
+
+/** Sends `src`'s reads to `dst` if `src` is a recycled socket; false if it is a plain stream. */
+export function pipeRecycled(src: Readable, dst: Writable, count: (bytes: number) => void): boolean {
+  if (!(src instanceof net.Socket)) return false;
+  const reader = readers.get(src);
+  if (!reader) return false;
+  reader.pipeTo(src, dst, count);
+  return true;
+}

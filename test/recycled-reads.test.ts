@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Duplex, Readable, Writable } from 'node:stream';
+import WebSocket, { WebSocketServer } from 'ws';
+import { splice } from '../common/splice.js';
+import { connectTcp } from '../common/tcp.js';
+import { WebSocketStream } from '../common/websocket-stream.js';
+import { connect, listen, randomBytes, sha256 } from './support/sockets.js';
+
+const MiB = 1024 * 1024;
+
+/** A server that sends `data` to whoever connects, then ends. */
+function sender(data: Buffer) {
+  return listen((socket) => {
+    socket.end(data);
+    socket.resume();
+  });
+}
+
+test('a writer that keeps the chunks it was given gets copies, not views of the recycled buffer', async () => {
+  const data = randomBytes(8 * MiB);
+  const far = await sender(data);
+  try {
+    const socket = await connectTcp('127.0.0.1', far.port, { recycledReads: true });
+    // Keeps every chunk and says done at once, as a PassThrough or an SSH channel may.
+    const kept: Buffer[] = [];
+    const keeper = Duplex.from({
+      writable: new Writable({ write: (chunk: Buffer, _encoding, done) => (kept.push(chunk), done()) }),
+      readable: Readable.from([]),
+    });
+    const result = await splice(socket, keeper);
+    assert.equal(result.aToB, data.length);
+    assert.equal(sha256(Buffer.concat(kept)), sha256(data));
+  } finally {
+    await far.close();
+  }
+});
+
+test('a recycled socket that starts reading late loses nothing the far end sent first', async () => {
+  const data = randomBytes(3 * MiB);
+  const far = await sender(data);
+  const received: Buffer[] = [];
+  const near = await listen((socket) => {
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.once('end', () => socket.end());
+  });
+  try {
+    const socket = await connectTcp('127.0.0.1', far.port, { recycledReads: true });
+    // The far end's bytes wait in the kernel while nothing reads them.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const out = await connect(near.port);
+    const result = await splice(socket, out);
+    assert.equal(result.aToB, data.length);
+    assert.equal(sha256(Buffer.concat(received)), sha256(data));
+  } finally {
+    await near.close();
+    await far.close();
+  }
+});
+
+test('a data websocket write the kernel took at once is done at once; one it had to queue is not', async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  await once(wss, 'listening');
+  const peer = once(wss, 'connection');
+  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, { perMessageDeflate: false });
+  try {
+    await once(ws, 'open');
+    const [remote] = (await peer) as [WebSocket];
+    // The peer reads nothing, so the socket's buffers fill and writes start to queue.
+    (remote as unknown as { _socket: { pause(): void } })._socket.pause();
+    const stream = new WebSocketStream(ws, { halfClose: true });
+    stream.write(Buffer.alloc(1024));
+    assert.equal(stream.writableLength, 0);
+    const chunk = Buffer.alloc(64 * 1024);
+    let writes = 0;
+    while (stream.writableLength === 0 && writes < 2000) {
+      stream.write(chunk);
+      writes++;
+    }
+    assert.ok(stream.writableLength > 0, `${writes} writes of 64 KiB all done at once`);
+    stream.destroy();
+  } finally {
+    ws.terminate();
+    for (const client of wss.clients) client.terminate();
+    wss.close();
+  }
+});
