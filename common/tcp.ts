@@ -2,22 +2,22 @@ import net from 'node:net';
 import { NetunnelError, errorMessage } from './errors.js';
 import { connectRecycled } from './recycled-reads.js';
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export interface ConnectTcpOptions {
-  timeoutMs?: number;
   /** For a tunnel's exit: its reads reuse one buffer, and only splice() can take them. */
   recycledReads?: boolean;
 }
 
 /** Connects a TCP socket that carries half-close and sends small writes at once. */
 export function connectTcp(host: string, port: number, options: ConnectTcpOptions = {}): Promise<net.Socket> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
     const connectOptions = { host, port, allowHalfOpen: true, noDelay: true };
     const socket = options.recycledReads ? connectRecycled(connectOptions) : net.connect(connectOptions);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new NetunnelError('TIMEOUT', `connecting to ${formatAddress(host, port)} timed out`));
-    }, timeoutMs);
+    }, CONNECT_TIMEOUT_MS);
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { NetunnelError } from '../common/errors.js';
 import { connectTcp } from '../common/tcp.js';
+import type { ConnectTcpOptions } from '../common/tcp.js';
 import { checkAccess } from './access-list.js';
 import type { AccessList } from './access-list.js';
 import type { Originator, TunnelRegistry } from './tunnel-registry.js';
@@ -32,12 +33,12 @@ export class Destinations {
 
   /**
    * Opens a stream to `host:port`, checked again now: a name may have come or gone meanwhile.
-   * `relay`: the stream only goes to splice(), so a TCP socket's reads can be recycled.
+   * `tcp` applies when it is a real address (`recycledReads`: for a caller that only splices it).
    */
-  open(host: string, port: number, originator: Originator, relay = false): Promise<Duplex> {
+  open(host: string, port: number, originator: Originator, tcp: ConnectTcpOptions = {}): Promise<Duplex> {
     const provider = this.registry.find(host, port);
     if (provider) return provider.open(originator);
     this.check(host, port);
-    return connectTcp(host, port, { recycledReads: relay });
+    return connectTcp(host, port, tcp);
   }
 }

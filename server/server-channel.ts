@@ -117,7 +117,7 @@ export class ServerChannel {
     const { destinations } = this.deps;
     destinations.check(host, port);
     const logger = this.logger.child({ tunnel: id });
-    const connect = () => destinations.open(host, port, this.client, true);
+    const connect = () => destinations.open(host, port, this.client, { recycledReads: true });
     const options = { ...this.#dataWebSockets, logger, traffic: this.deps.traffic.forward };
     this.#add(new ServerForwardTunnel(id, formatAddress(host, port), connect, options));
     logger.info(`Opening Client-To-Server tunnel. Connecting to: ${host}:${port}`);

@@ -63,13 +63,11 @@ test('a recycled socket that starts reading late loses nothing the far end sent 
 test('a data websocket write the kernel took at once is done at once; one it had to queue is not', async () => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await once(wss, 'listening');
-  const peer = once(wss, 'connection');
+  // The peer reads nothing, so the socket's buffers fill and writes start to queue.
+  wss.on('connection', (_remote, request) => request.socket.pause());
   const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, { perMessageDeflate: false });
   try {
     await once(ws, 'open');
-    const [remote] = (await peer) as [WebSocket];
-    // The peer reads nothing, so the socket's buffers fill and writes start to queue.
-    (remote as unknown as { _socket: { pause(): void } })._socket.pause();
     const stream = new WebSocketStream(ws, { halfClose: true });
     stream.write(Buffer.alloc(1024));
     assert.equal(stream.writableLength, 0);
