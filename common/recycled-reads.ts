@@ -5,6 +5,16 @@ import { WebSocketStream } from './websocket-stream.js';
 
 /** As much as a stream socket reads at once. */
 const READ_BYTES = 64 * 1024;
+/** A read shorter than this says the connection is not streaming: its own buffer goes back. */
+const STREAMING_READ_BYTES = 16 * 1024;
+
+/**
+ * Where every socket reads while it is not streaming (idle, interactive, or its writer keeps
+ * chunks). Each chunk read here is copied before it goes anywhere, so no socket's next read
+ * can overwrite bytes still queued. Thousands of quiet connections then hold no read memory,
+ * as with Node's own reads; a buffer of its own per socket would keep a touched page each.
+ */
+const shared = Buffer.allocUnsafe(READ_BYTES);
 
 const readers = new WeakMap<net.Socket, RecycledReads>();
 
@@ -16,15 +26,19 @@ const readers = new WeakMap<net.Socket, RecycledReads>();
  * (bench/RESULTS.md). Node offers it (`onread`) only for sockets it connects, not for
  * accepted ones.
  *
+ * A socket earns a buffer of its own with a read that fills the shared one (more was
+ * waiting: it streams), and gives it back with a short read.
+ *
  * The socket emits no 'data': its bytes go where `pipeTo` sends them (splice does).
  */
 class RecycledReads {
-  #buffer = Buffer.allocUnsafe(READ_BYTES);
+  /** The buffer Node reads into next: it asks after every read. */
+  #next = shared;
   /** Set before the socket first reads: it starts paused, and only `pipeTo` resumes it. */
   #sink: (chunk: Buffer) => boolean = () => false;
 
   get buffer(): Buffer {
-    return this.#buffer;
+    return this.#next;
   }
 
   /** onread's callback: false stops reading until the socket is resumed. */
@@ -37,10 +51,14 @@ class RecycledReads {
     this.#sink = (chunk) => {
       count(chunk.length);
       if (dst.destroyed) return true;
-      if (!releases) return dst.write(Buffer.from(chunk));
+      if (chunk.buffer === shared.buffer) {
+        if (releases && chunk.length === READ_BYTES) this.#next = Buffer.allocUnsafe(READ_BYTES);
+        return dst.write(Buffer.from(chunk));
+      }
       const more = dst.write(chunk);
       // Queued, so still referenced: the next read needs memory of its own.
-      if (dst.writableLength > 0) this.#buffer = Buffer.allocUnsafe(READ_BYTES);
+      if (dst.writableLength > 0) this.#next = Buffer.allocUnsafe(READ_BYTES);
+      else if (chunk.length < STREAMING_READ_BYTES) this.#next = shared;
       return more;
     };
     socket.resume();

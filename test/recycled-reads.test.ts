@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Duplex, Readable, Writable } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { splice } from '../common/splice.js';
@@ -83,5 +83,54 @@ test('a data websocket write the kernel took at once is done at once; one it had
     ws.terminate();
     for (const client of wss.clients) client.terminate();
     wss.close();
+  }
+});
+
+/** Sends `data` a little at a time, yielding between pieces, so that each read finds little. */
+async function trickle(socket: Socket, data: Buffer): Promise<void> {
+  for (let offset = 0; offset < data.length; offset += 8000) {
+    if (!socket.write(data.subarray(offset, offset + 8000))) await once(socket, 'drain');
+    else await new Promise((resolve) => setImmediate(resolve));
+  }
+  socket.end();
+}
+
+test('recycled sockets reading little at a time into the shared buffer, to writers that queue, keep every byte', async () => {
+  const CONNECTIONS = 4;
+  const PAYLOAD = 8 * MiB;
+  const payloads = Array.from({ length: CONNECTIONS }, (_, i) => {
+    const payload = randomBytes(PAYLOAD);
+    payload.writeUInt32BE(i, 0);
+    return payload;
+  });
+  let next = 0;
+  const far = await listen((socket) => {
+    socket.resume();
+    void trickle(socket, payloads[next++]!);
+  });
+  const received = new Map<number, Buffer[]>();
+  // Reads nothing at first, so the relay's writes queue while its sockets still read little.
+  const near = await listen((socket) => {
+    const chunks: Buffer[] = [];
+    socket.pause();
+    setTimeout(() => socket.resume(), 300);
+    socket.once('data', (first: Buffer) => received.set(first.readUInt32BE(0), chunks));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => socket.end());
+  });
+  try {
+    const relays = [];
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const socket = await connectTcp('127.0.0.1', far.port, { recycledReads: true });
+      relays.push(splice(socket, await connect(near.port)));
+    }
+    const results = await Promise.all(relays);
+    for (const result of results) assert.equal(result.aToB, PAYLOAD);
+    for (let i = 0; i < CONNECTIONS; i++) {
+      assert.equal(sha256(Buffer.concat(received.get(i) ?? [])), sha256(payloads[i]!), `connection ${i}`);
+    }
+  } finally {
+    await near.close();
+    await far.close();
   }
 });
