@@ -107,9 +107,25 @@ const sshdCase: BenchCase = {
     );
     // sshd serves the session in forked processes (privilege separation), reaped only when the
     // session ends: they do the relaying, so they are measured too.
-    return { entrancePort, pids: [client.child.pid!, sshd.pid!, ...descendantsOf(sshd.pid!)] };
+    return { entrancePort, pids: [client.child.pid!, sshd.pid!, ...(await settledDescendants(sshd.pid!))] };
   },
 };
+
+/**
+ * The processes under `pid` once the set stops changing: the pre-authentication child lingers
+ * a moment after ssh reports its forward, and a process listed then is gone when measured.
+ */
+async function settledDescendants(pid: number): Promise<number[]> {
+  let seen = descendantsOf(pid);
+  await waitUntil(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const now = descendantsOf(pid);
+    const settled = now.join() === seen.join();
+    seen = now;
+    return settled;
+  }, 10_000, `the processes of sshd ${pid} to settle`);
+  return seen;
+}
 
 export const SSH_CASES: readonly BenchCase[] = [
   switchboardCase('aes128-gcm@openssh.com', 'aes128-gcm'),
