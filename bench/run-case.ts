@@ -26,6 +26,8 @@ export async function runCase<T extends object>(
   try {
     return { ...base, ...(await body(base)) };
   } catch (err) {
+    // The table keeps one line; the whole story (a process's output, say) goes with the progress.
+    process.stderr.write(`${benchCase.label} failed: ${(err as Error).message}\n`);
     const message = (err as Error).message.trim().replace(/\s*\n\s*/g, ' / ').replaceAll('|', '\\|');
     const note = message.length > 400 ? `${message.slice(0, 400)}...` : message;
     return { ...base, status: 'failed', note } as RowBase & Partial<T>;
