@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
-import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
+import ssh2 from './ssh2.js';
 
 /** listen: ssh -R; initiate: ssh -W/-L/-D/-J and `list`; proxy: sessions go to an `ssh.upstreams` host. */
 export type Access = 'listen' | 'initiate' | 'proxy';

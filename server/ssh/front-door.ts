@@ -1,5 +1,4 @@
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
-import ssh2 from 'ssh2';
 import type { Connection } from 'ssh2';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -10,6 +9,7 @@ import { AuthorizedKeysFile } from './authorized-keys-file.js';
 import { loadHostKey } from './host-key.js';
 import { DEFAULT_MAX_CIRCUITS_PER_KEY, DEFAULT_MAX_FORWARDS_PER_KEY, PerKeyLimit } from './key-limits.js';
 import { SshConnection } from './ssh-connection.js';
+import ssh2 from './ssh2.js';
 import type { DoorContext } from './ssh-connection.js';
 import type { StreamOpener } from './upstream-connection.js';
 import type { UpstreamRule } from './upstream-rules.js';

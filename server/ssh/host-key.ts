@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import ssh2 from 'ssh2';
 import { NetunnelError, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { fingerprintOf } from './authorized-keys.js';
+import ssh2 from './ssh2.js';
 
 /** Loads the host key, generating and saving an ed25519 key (mode 0600) if the file is missing. */
 export function loadHostKey(path: string, logger: Logger): { key: Buffer; fingerprint: string } {

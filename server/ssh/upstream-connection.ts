@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
+import type { BaseAgent, Client } from 'ssh2';
 import { NetunnelError, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { Originator } from '../tunnel-registry.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
+import ssh2 from './ssh2.js';
 import type { UpstreamTarget } from './upstream-rules.js';
 
 /** Opens a byte stream to `host:port` the way initiators reach destinations (a registry name, else an allowed address). */
@@ -51,7 +52,7 @@ class ForwardedAgent extends ssh2.BaseAgent {
  * private key. Rejects with a sentence for the user: unreachable, host key refused, or
  * authentication refused.
  */
-export async function connectUpstream(target: UpstreamTarget, options: UpstreamConnectOptions): Promise<ssh2.Client> {
+export async function connectUpstream(target: UpstreamTarget, options: UpstreamConnectOptions): Promise<Client> {
   const where = `upstream ${knownHostsName(target.host, target.port)}`;
   const privateKey = await readFile(target.privateKeyPath).catch((err: NodeJS.ErrnoException) => {
     throw new NetunnelError('CONFIG_INVALID', `the server cannot read its private key for the ${where} (${err.code ?? err.message}); tell its operator`);
@@ -65,7 +66,7 @@ export async function connectUpstream(target: UpstreamTarget, options: UpstreamC
   return handshake(sock, privateKey, target, where, options);
 }
 
-function handshake(sock: Duplex, privateKey: Buffer, target: UpstreamTarget, where: string, options: UpstreamConnectOptions): Promise<ssh2.Client> {
+function handshake(sock: Duplex, privateKey: Buffer, target: UpstreamTarget, where: string, options: UpstreamConnectOptions): Promise<Client> {
   const client = new ssh2.Client();
   let hostKeyProblem: string | undefined;
   const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
@@ -107,7 +108,7 @@ function handshake(sock: Duplex, privateKey: Buffer, target: UpstreamTarget, whe
       ident: 'netunnel',
       // The server's own key only: a forwarded agent is for the user's hops beyond.
       authHandler: ['publickey'],
-      ...(options.agent ? { agent: new ForwardedAgent(options.agent) as unknown as ssh2.BaseAgent, agentForward: true } : {}),
+      ...(options.agent ? { agent: new ForwardedAgent(options.agent) as unknown as BaseAgent, agentForward: true } : {}),
     });
   });
 }
