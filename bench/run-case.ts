@@ -26,9 +26,10 @@ export async function runCase<T extends object>(
   try {
     return { ...base, ...(await body(base)) };
   } catch (err) {
+    const reason = (err as Error).message;
     // The table keeps one line; the whole story (a process's output, say) goes with the progress.
-    process.stderr.write(`${benchCase.label} failed: ${(err as Error).message}\n`);
-    const message = (err as Error).message.trim().replace(/\s*\n\s*/g, ' / ').replaceAll('|', '\\|');
+    process.stderr.write(`${benchCase.label} failed: ${reason}\n`);
+    const message = reason.trim().replace(/\s*\n\s*/g, ' / ').replaceAll('|', '\\|');
     const note = message.length > 400 ? `${message.slice(0, 400)}...` : message;
     return { ...base, status: 'failed', note } as RowBase & Partial<T>;
   } finally {

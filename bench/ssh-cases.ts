@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startServerProcess } from '../test/support/processes.js';
 import { makeKey, runSsh, SSH, writeSshConfig } from '../test/support/openssh.js';
 import type { SshProcess } from '../test/support/openssh.js';
@@ -117,14 +118,13 @@ const sshdCase: BenchCase = {
  */
 async function settledDescendants(pid: number): Promise<number[]> {
   let seen = descendantsOf(pid);
-  await waitUntil(async () => {
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  for (let look = 0; look < 50; look++) {
+    await sleep(200);
     const now = descendantsOf(pid);
-    const settled = now.join() === seen.join();
+    if (now.join() === seen.join()) return now;
     seen = now;
-    return settled;
-  }, 10_000, `the processes of sshd ${pid} to settle`);
-  return seen;
+  }
+  throw new Error(`the processes of sshd ${pid} did not settle in 10 s`);
 }
 
 export const SSH_CASES: readonly BenchCase[] = [

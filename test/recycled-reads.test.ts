@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex, Readable, Writable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import { splice } from '../common/splice.js';
 import { connectTcp } from '../common/tcp.js';
 import { WebSocketStream } from '../common/websocket-stream.js';
-import { connect, listen, randomBytes, sha256 } from './support/sockets.js';
+import { connect, listen, randomBytes, readAll, sha256 } from './support/sockets.js';
 
 const MiB = 1024 * 1024;
 
@@ -90,7 +91,7 @@ test('a data websocket write the kernel took at once is done at once; one it had
 async function trickle(socket: Socket, data: Buffer): Promise<void> {
   for (let offset = 0; offset < data.length; offset += 8000) {
     if (!socket.write(data.subarray(offset, offset + 8000))) await once(socket, 'drain');
-    else await new Promise((resolve) => setImmediate(resolve));
+    else await setImmediate();
   }
   socket.end();
 }
@@ -108,15 +109,16 @@ test('recycled sockets reading little at a time into the shared buffer, to write
     socket.resume();
     void trickle(socket, payloads[next++]!);
   });
-  const received = new Map<number, Buffer[]>();
-  // Reads nothing at first, so the relay's writes queue while its sockets still read little.
+  const received = new Map<number, Buffer>();
+  // Reads nothing at first (a socket not read stays paused), so the relay's writes queue
+  // while its sockets still read little.
   const near = await listen((socket) => {
-    const chunks: Buffer[] = [];
-    socket.pause();
-    setTimeout(() => socket.resume(), 300);
-    socket.once('data', (first: Buffer) => received.set(first.readUInt32BE(0), chunks));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => socket.end());
+    setTimeout(() => {
+      void readAll(socket).then((all) => {
+        received.set(all.readUInt32BE(0), all);
+        socket.end();
+      });
+    }, 300);
   });
   try {
     const relays = [];
@@ -127,7 +129,7 @@ test('recycled sockets reading little at a time into the shared buffer, to write
     const results = await Promise.all(relays);
     for (const result of results) assert.equal(result.aToB, PAYLOAD);
     for (let i = 0; i < CONNECTIONS; i++) {
-      assert.equal(sha256(Buffer.concat(received.get(i) ?? [])), sha256(payloads[i]!), `connection ${i}`);
+      assert.equal(sha256(received.get(i) ?? Buffer.alloc(0)), sha256(payloads[i]!), `connection ${i}`);
     }
   } finally {
     await near.close();
