@@ -15,4 +15,14 @@ export default tseslint.config(
     ignores: ['**/*cli.ts'],
     rules: { 'no-console': 'error' },
   },
+  {
+    // ssh2 pads its packets from a pool only when loaded through server/ssh/ssh2.ts, first.
+    files: ['common/**/*.ts', 'server/**/*.ts', 'client/**/*.ts'],
+    ignores: ['server/ssh/ssh2.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [{ name: 'ssh2', message: "Import ssh2 from server/ssh/ssh2.js (types may come from 'ssh2').", allowTypeImports: true }],
+      }],
+    },
+  },
 );

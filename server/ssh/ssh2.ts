@@ -14,8 +14,8 @@ let used = POOL_BYTES;
  * `randomFillSync` for the small fills ssh2 asks for every packet's padding: served from a
  * pool filled by one call, each byte handed out once. Node's `randomFillSync` costs a few
  * microseconds a call whatever the size, and ssh2 calls it for each 32 KiB packet it sends:
- * in the switchboard benchmark the pool saved about a tenth of the tunnel's CPU
- * (bench/RESULTS.md). The bytes are the same CSPRNG output, only fetched in bulk.
+ * in the switchboard benchmark the pool took 2-7% off the CPU per GiB and added 4-9% to the
+ * throughput (bench/RESULTS.md). The bytes are the same CSPRNG output, only fetched in bulk.
  */
 export function pooledRandomFill<T extends NodeJS.ArrayBufferView>(buffer: T, offset = 0, size?: number): T {
   if (!Buffer.isBuffer(buffer) || size === undefined || size > PADDING_MAX_BYTES) return randomFillSync(buffer, offset, size);
