@@ -6,6 +6,7 @@ import { Traffic } from '../common/traffic.js';
 export const TRAFFIC_KINDS = ['forward', 'reverse', 'ssh', 'static'] as const;
 export type TrafficKind = (typeof TRAFFIC_KINDS)[number];
 
+const LAG_SAMPLE_MS = 1000;
 
 /** What the server is made of at the moment of a scrape. */
 export interface MetricsSources {
@@ -33,7 +34,10 @@ export class ServerMetrics {
   #sources: MetricsSources | undefined;
 
   constructor(version: string) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'netunnel_process_' });
+    // prom-client samples event-loop lag every 10 ms by default: a timer that wakes an idle
+    // server 100 times a second (a cost on the small gateways it runs on). One sample a second
+    // still gives the lag histogram dozens of samples between two scrapes.
+    collectDefaultMetrics({ register: this.registry, prefix: 'netunnel_process_', eventLoopMonitoringPrecision: LAG_SAMPLE_MS });
     new Gauge({ name: 'netunnel_info', help: 'netunnel version', labelNames: ['version'], registers: [this.registry] }).set({ version }, 1);
     this.#authFailures = new Counter({
       name: 'netunnel_auth_failures_total',

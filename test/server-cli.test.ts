@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { STATELESS_WARNING } from '../server/config/store.js';
 import { SERVER_BIN, spawnNode, startServerProcess } from './support/processes.js';
 import { withTempDir } from './support/temp-dir.js';
@@ -68,5 +69,26 @@ test('an address already in use is one line and exit code 1', async () => {
     assert.match(second.output(), new RegExp(`^netunnel-server: cannot listen on 127\\.0\\.0\\.1:${first.port}: address already in use$`, 'm'));
   } finally {
     await first.stop();
+  }
+});
+
+/** How often the process's main thread has gone to sleep waiting for something to do. */
+async function mainThreadSleeps(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)![1]);
+}
+
+test('an idle server sleeps: no timer wakes its main thread many times a second', { skip: process.platform !== 'linux' }, async () => {
+  const server = await startServerProcess();
+  try {
+    const pid = server.child.pid!;
+    await setTimeout(500);
+    const before = await mainThreadSleeps(pid);
+    await setTimeout(2000);
+    const wakeUps = (await mainThreadSleeps(pid)) - before;
+    // A 10 ms timer (prom-client's default lag sampling) makes about 200 here.
+    assert.ok(wakeUps < 40, `the idle main thread woke ${wakeUps} times in 2 s`);
+  } finally {
+    await server.stop();
   }
 });
