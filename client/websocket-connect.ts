@@ -1,6 +1,9 @@
+import type { ClientRequestArgs } from 'node:http';
 import { BlockList, isIP } from 'node:net';
+import type { NetConnectOpts } from 'node:net';
 import WebSocket from 'ws';
 import { NetunnelError, errorMessage } from '../common/errors.js';
+import { connectWithLargeReads } from '../common/large-reads.js';
 import { MAX_RECEIVE_BYTES } from '../common/protocol.js';
 import { describeTlsError, proxyAuthError, proxyCreateConnection, tlsConnectOptions } from '../common/proxy-connect.js';
 import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
@@ -42,6 +45,10 @@ const zeroMask = (mask: Buffer) => void mask.fill(0);
 
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
+/** ws's own plain connect (the request's `path` is a URL path here, not a socket's), with large reads. */
+const connectPlain = ((options: ClientRequestArgs) =>
+  connectWithLargeReads({ ...options, path: options.socketPath } as NetConnectOpts)) as unknown as WebSocket.ClientOptions['createConnection'];
+
 /**
  * Opens a websocket to the server. A refused upgrade becomes the server's own error answer;
  * every websocket gets its own TCP connection, so nothing caps how many run at once.
@@ -69,7 +76,9 @@ export function openWebSocket(
       ...(secure ? tlsConnectOptions(connection.tls) : {}),
       ...(connection.proxy
         ? { createConnection: proxyCreateConnection(connection.proxy, target) as unknown as WebSocket.ClientOptions['createConnection'] }
-        : {}),
+        : secure
+          ? {}
+          : { createConnection: connectPlain }),
     });
     ws.once('open', () => {
       ws.removeAllListeners('error');

@@ -1,12 +1,13 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { ServerNoAuth } from '../common/auth.js';
 import type { ServerAuth } from '../common/auth.js';
 import { sleep } from '../common/backoff.js';
 import { NetunnelError } from '../common/errors.js';
 import { Heartbeat } from '../common/heartbeat.js';
+import { useLargeReads } from '../common/large-reads.js';
 import type { Logger } from '../common/logger.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, MAX_RECEIVE_BYTES } from '../common/protocol.js';
 import { NETUNNEL_VERSION } from '../common/version.js';
@@ -118,6 +119,8 @@ export class NetunnelServer {
     const { app, channels } = this;
     installJsonParser(app);
     installErrorHandlers(app);
+    // Before ws takes the socket: its reads must change before any frame arrives.
+    app.server.prependListener('upgrade', (_request: unknown, socket: Socket) => useLargeReads(socket));
     await app.register(fastifyWebsocket, {
       options: { perMessageDeflate: false, maxPayload: MAX_RECEIVE_BYTES },
     });

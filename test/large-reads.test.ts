@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { setTimeout } from 'node:timers/promises';
+import { connectWithLargeReads, useLargeReads } from '../common/large-reads.js';
+import { randomBytes, sha256 } from './support/sockets.js';
+
+const KiB = 1024;
+
+/** A pair of loopback sockets: `accepted` got useLargeReads, `connected` is plain. */
+async function acceptedPair(): Promise<{ accepted: net.Socket; connected: net.Socket; close(): void }> {
+  const server = net.createServer({ pauseOnConnect: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const connected = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+  const [accepted] = (await once(server, 'connection')) as [net.Socket];
+  assert.equal(useLargeReads(accepted), true, 'this Node lets an accepted socket read into our buffers');
+  return { accepted, connected, close: () => (accepted.destroy(), connected.destroy(), server.close()) };
+}
+
+/** Sends `data` while `reader` is paused (so it piles up in the kernel), then reads all of it. */
+async function readBacklog(reader: net.Socket, writer: net.Socket, data: Buffer): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  reader.on('data', (chunk: Buffer) => chunks.push(chunk));
+  reader.pause();
+  writer.end(data);
+  await setTimeout(200);
+  reader.resume();
+  await once(reader, 'end');
+  return chunks;
+}
+
+test('an accepted socket with large reads gets reads beyond 64 KiB, and every byte in order', async () => {
+  const pair = await acceptedPair();
+  try {
+    const data = randomBytes(2048 * KiB);
+    const chunks = await readBacklog(pair.accepted, pair.connected, data);
+    assert.equal(sha256(Buffer.concat(chunks)), sha256(data));
+    assert.ok(Math.max(...chunks.map((c) => c.length)) > 64 * KiB, `largest read: ${Math.max(...chunks.map((c) => c.length))}`);
+  } finally {
+    pair.close();
+  }
+});
+
+test('a quiet socket hands out small copies, never views of a large buffer', async () => {
+  const pair = await acceptedPair();
+  try {
+    pair.accepted.resume();
+    const arrived = once(pair.accepted, 'data') as Promise<[Buffer]>;
+    pair.connected.write('hello');
+    const [chunk] = await arrived;
+    assert.equal(chunk.toString(), 'hello');
+    assert.ok(chunk.buffer.byteLength < 64 * KiB, `a 5-byte read pins ${chunk.buffer.byteLength} bytes`);
+  } finally {
+    pair.close();
+  }
+});
+
+test('a connected socket with large reads carries everything and EOF, then reads small again', async () => {
+  const server = net.createServer((socket) => {
+    socket.pause();
+    void setTimeout(200).then(() => socket.end(data));
+  });
+  const data = randomBytes(1024 * KiB);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const socket = connectWithLargeReads({ port: (server.address() as AddressInfo).port, host: '127.0.0.1' });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await once(socket, 'end');
+    assert.equal(sha256(Buffer.concat(chunks)), sha256(data));
+    socket.destroy();
+  } finally {
+    server.close();
+  }
+});
