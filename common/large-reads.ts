@@ -35,8 +35,18 @@ class LargeReads {
     const chunk = (buffer as Buffer).subarray(0, bytes);
     const streaming = bytes >= STREAMING_THRESHOLD;
     this.#next = streaming ? Buffer.allocUnsafe(STREAMING_READ_BYTES) : shared;
-    return this.socket!.push(buffer === shared || !streaming ? Buffer.from(chunk) : chunk);
+    return this.socket!.push(buffer === shared || !streaming ? copyOf(chunk) : chunk);
   };
+}
+
+/**
+ * A copy in memory of its own, as Node's reads are: a slice of Buffer's shared 8 KiB pool
+ * would keep the whole slab alive while anything holds the chunk.
+ */
+function copyOf(chunk: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(chunk.length);
+  chunk.copy(copy);
+  return copy;
 }
 
 /** Connects a TCP socket for a websocket (the client's side), reading as LargeReads does. */
