@@ -6,7 +6,7 @@ import { NetunnelError, errorMessage } from '../common/errors.js';
 import { connectWithLargeReads } from '../common/large-reads.js';
 import { MAX_RECEIVE_BYTES } from '../common/protocol.js';
 import { describeTlsError, proxyAuthError, proxyCreateConnection, tlsConnectOptions } from '../common/proxy-connect.js';
-import type { ClientTlsOptions, ProxyOptions } from '../common/proxy-connect.js';
+import type { ClientTlsOptions, ProxyOptions, TunnelTarget } from '../common/proxy-connect.js';
 import { parseAnswer } from './rest.js';
 
 /** How websockets reach the server: through a proxy (one CONNECT each), and how TLS is checked. */
@@ -49,6 +49,14 @@ const HANDSHAKE_TIMEOUT_MS = 15_000;
 const connectPlain = ((options: ClientRequestArgs) =>
   connectWithLargeReads({ ...options, path: options.socketPath } as NetConnectOpts)) as unknown as WebSocket.ClientOptions['createConnection'];
 
+/** How ws opens its TCP connection: through the proxy, with ws's own TLS connect, or plain with large reads. */
+function connectionOption(connection: WebSocketConnection, target: TunnelTarget): Pick<WebSocket.ClientOptions, 'createConnection'> {
+  if (connection.proxy) {
+    return { createConnection: proxyCreateConnection(connection.proxy, target) as unknown as WebSocket.ClientOptions['createConnection'] };
+  }
+  return target.secure ? {} : { createConnection: connectPlain };
+}
+
 /**
  * Opens a websocket to the server. A refused upgrade becomes the server's own error answer;
  * every websocket gets its own TCP connection, so nothing caps how many run at once.
@@ -74,11 +82,7 @@ export function openWebSocket(
       maxPayload: MAX_RECEIVE_BYTES,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       ...(secure ? tlsConnectOptions(connection.tls) : {}),
-      ...(connection.proxy
-        ? { createConnection: proxyCreateConnection(connection.proxy, target) as unknown as WebSocket.ClientOptions['createConnection'] }
-        : secure
-          ? {}
-          : { createConnection: connectPlain }),
+      ...connectionOption(connection, target),
     });
     ws.once('open', () => {
       ws.removeAllListeners('error');

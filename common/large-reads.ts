@@ -1,5 +1,6 @@
 import net from 'node:net';
-import tls from 'node:tls';
+import { setOnread } from './socket-onread.js';
+import type { OnRead } from './socket-onread.js';
 
 /** As much as a streaming websocket's socket reads at once: four full data frames. */
 const STREAMING_READ_BYTES = 256 * 1024;
@@ -21,21 +22,24 @@ const shared = Buffer.allocUnsafe(STREAMING_READ_BYTES);
  *
  * A streaming socket reads into a fresh buffer each time, handed on as it is; a quiet one
  * (a read under 64 KiB) reads into the shared buffer, and what it read is copied.
- *
- * The shape of Node's `onread` option; the socket is known only once it exists.
  */
-class LargeReads {
-  socket: net.Socket | undefined;
+class LargeReads implements OnRead {
+  #socket: net.Socket | undefined;
   #next = shared;
+
+  /** net.connect wants the reads before the socket exists: they learn it right after. */
+  attach(socket: net.Socket): net.Socket {
+    this.#socket = socket;
+    return socket;
+  }
 
   readonly buffer = (): Buffer => this.#next;
 
-  /** false stops reading until the socket is resumed, as Node's own reads do. */
   readonly callback = (bytes: number, buffer: Uint8Array): boolean => {
     const chunk = (buffer as Buffer).subarray(0, bytes);
     const streaming = bytes >= STREAMING_THRESHOLD;
     this.#next = streaming ? Buffer.allocUnsafe(STREAMING_READ_BYTES) : shared;
-    return this.socket!.push(buffer === shared || !streaming ? copyOf(chunk) : chunk);
+    return this.#socket!.push(buffer === shared || !streaming ? copyOf(chunk) : chunk);
   };
 }
 
@@ -52,42 +56,14 @@ function copyOf(chunk: Buffer): Buffer {
 /** Connects a TCP socket for a websocket (the client's side), reading as LargeReads does. */
 export function connectWithLargeReads(options: net.NetConnectOpts): net.Socket {
   const reads = new LargeReads();
-  const socket = net.connect({ ...options, onread: reads });
-  reads.socket = socket;
-  return socket;
+  return reads.attach(net.connect({ ...options, onread: reads }));
 }
 
 /**
- * Gives an accepted socket (the server's side of a websocket upgrade) the reads of
- * connectWithLargeReads. Node offers `onread` only to sockets it connects; an accepted socket
- * has the same slots, unnamed, and its handle the same call. Where they are missing (another
- * Node, a TLS socket) the socket keeps Node's own reads: false.
+ * Gives the server's side of a websocket upgrade the reads of connectWithLargeReads; false
+ * where this Node (or a TLS socket) does not allow it, and the socket keeps Node's reads.
  */
 export function useLargeReads(socket: net.Socket): boolean {
-  if (!(socket instanceof net.Socket) || socket instanceof tls.TLSSocket) return false;
-  const slots = onreadSlots(socket);
-  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Buffer) => void } })._handle;
-  if (!slots || typeof handle?.useUserBuffer !== 'function') return false;
   const reads = new LargeReads();
-  reads.socket = socket;
-  const first = reads.buffer();
-  const target = socket as unknown as Record<symbol, unknown>;
-  target[slots.buffer] = first;
-  target[slots.generator] = reads.buffer;
-  target[slots.callback] = reads.callback;
-  handle.useUserBuffer(first);
-  return true;
-}
-
-/** The symbols net.Socket keeps its `onread` option under; each is null until one is set. */
-function onreadSlots(socket: net.Socket): { buffer: symbol; generator: symbol; callback: symbol } | undefined {
-  const symbols = Object.getOwnPropertySymbols(socket);
-  const named = (description: string) => symbols.find((symbol) => symbol.description === description);
-  const buffer = named('kBuffer');
-  const generator = named('kBufferGen');
-  const callback = named('kBufferCb');
-  if (!buffer || !generator || !callback) return undefined;
-  const slots = socket as unknown as Record<symbol, unknown>;
-  if (slots[buffer] !== null || slots[generator] !== null || slots[callback] !== null) return undefined;
-  return { buffer, generator, callback };
+  return setOnread(reads.attach(socket), reads);
 }

@@ -23,8 +23,8 @@ const readers = new WeakMap<net.Socket, RecycledReads>();
  * socket gets a fresh 64 KiB from the allocator for every read. A relay hands each read on
  * at once, so the buffer stays warm in the cache; it is replaced only when the writer kept
  * the chunk. Through a pair of Node relays this is about a third less CPU per byte
- * (bench/RESULTS.md). Node offers it (`onread`) only for sockets it connects, not for
- * accepted ones.
+ * (bench/RESULTS.md). Node offers it (`onread`) only for sockets it connects; accepted
+ * ones can get it through setOnread (socket-onread.ts), which this does not use yet.
  *
  * A socket earns a buffer of its own with a read that fills the shared one (more was
  * waiting: it streams), and gives it back with a short read.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { setImmediate } from 'node:timers/promises';
 import { coalesceWrites } from '../server/ssh/coalesced-writes.js';
-import { connect, listen, randomBytes, readAll, sha256 } from './support/sockets.js';
+import { connect, listen, randomBytes, readAll, sha256, waitUntil } from './support/sockets.js';
 
 /** Counts the calls that each become one syscall: `_write` for one chunk, `_writev` for many. */
 function countFlushes(socket: Socket): { write: number; writev: number[] } {
@@ -23,15 +23,15 @@ function countFlushes(socket: Socket): { write: number; writev: number[] } {
 }
 
 async function withPeer(run: (socket: Socket, received: Promise<Buffer>) => Promise<void>): Promise<void> {
-  let received!: Promise<Buffer>;
+  let received: Promise<Buffer> | undefined;
   const peer = await listen((socket) => {
     received = readAll(socket);
   });
   try {
     const socket = await connect(peer.port);
     socket.setNoDelay(true);
-    while (!received) await setImmediate();
-    await run(socket, received);
+    await waitUntil(() => received !== undefined, 15_000, 'the peer to accept');
+    await run(socket, received!);
   } finally {
     await peer.close();
   }
