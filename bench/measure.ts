@@ -1,6 +1,6 @@
 import { waitUntil } from '../test/support/sockets.js';
 import type { BenchCase } from './cases.js';
-import { childrenOf, cpuSeconds, systemBusySeconds } from './proc-cpu.js';
+import { childrenOf, cpuSecondsEach, systemBusySeconds } from './proc-cpu.js';
 import { runCase } from './run-case.js';
 import type { RowBase } from './run-case.js';
 import { startFarEnd, startNearEnd, transfer } from './traffic.js';
@@ -25,6 +25,8 @@ export interface ThroughputFigures {
   /** CPU seconds (user + system) of the tunnel's processes during the transfer; null: no tunnel. */
   tunnelCpuSeconds: number | null;
   tunnelCpuSecondsPerGiB: number | null;
+  /** The same for each tunnel process, in the order of `Path.pids` (the case's `processes`). */
+  processCpuSecondsPerGiB: number[];
   /** The same for the two endpoint processes, which are not part of the tunnel. */
   endpointCpuSecondsPerGiB: number;
   /**
@@ -65,10 +67,11 @@ export function measureThroughput(benchCase: BenchCase, spec: ThroughputSpec): P
     const near = await startNearEnd(path.entrancePort, spec.direction, spec.streams, spec.bytes);
     const wallBefore = performance.now();
     const systemBefore = systemBusySeconds();
-    const cpuBefore = cpuSeconds(path.pids);
+    const cpuBefore = cpuSecondsEach(path.pids);
     const moved = await transfer(near, far, spec.direction, spec.bytes, timeoutMs);
     await waitUntil(reaped, 5_000, 'the relays to reap their children');
-    const tunnelCpu = path.pids.length > 0 ? cpuSeconds(path.pids) - cpuBefore : null;
+    const processCpu = cpuSecondsEach(path.pids).map((seconds, i) => seconds - cpuBefore[i]!);
+    const tunnelCpu = path.pids.length > 0 ? processCpu.reduce((sum, seconds) => sum + seconds, 0) : null;
     const systemBusy = systemBusySeconds() - systemBefore;
     const wall = (performance.now() - wallBefore) / 1000;
     const gib = moved.received / GiB;
@@ -78,6 +81,7 @@ export function measureThroughput(benchCase: BenchCase, spec: ThroughputSpec): P
       mbPerSecond: moved.received / moved.seconds / 1e6,
       tunnelCpuSeconds: tunnelCpu,
       tunnelCpuSecondsPerGiB: tunnelCpu === null ? null : tunnelCpu / gib,
+      processCpuSecondsPerGiB: processCpu.map((seconds) => seconds / gib),
       endpointCpuSecondsPerGiB: moved.endpointCpuSeconds / gib,
       otherBusyCpus: Math.max(0, systemBusy - (tunnelCpu ?? 0) - moved.endpointCpuSeconds) / wall,
     };

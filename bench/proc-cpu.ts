@@ -37,15 +37,13 @@ function readStat(pid: number): Stat | undefined {
   return { ppid: field(4), ticks: field(14) + field(15) + field(16) + field(17) };
 }
 
-/** Total CPU seconds (user + system, own and reaped children) used so far by `pids`. */
-export function cpuSeconds(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
+/** CPU seconds (user + system, own and reaped children) used so far by each of `pids`. */
+export function cpuSecondsEach(pids: readonly number[]): number[] {
+  return pids.map((pid) => {
     const stat = readStat(pid);
     if (!stat) throw new Error(`process ${pid} is gone, cannot read its CPU time`);
-    ticks += stat.ticks;
-  }
-  return ticks / CLK_TCK;
+    return stat.ticks / CLK_TCK;
+  });
 }
 
 /** Pids whose parent is one of `pids` (including zombies not yet reaped). */

@@ -8,13 +8,20 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-/** Objects of one shape merged: every number is the median of its values, anything else the first's. */
+const isNumberList = (value: unknown): value is number[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'number');
+
+/**
+ * Objects of one shape merged: every number is the median of its values, a list of numbers the
+ * median of each position's, anything else the first's.
+ */
 function medianOf<T>(objects: readonly T[]): T {
   const first = objects[0] as Record<string, unknown>;
   const merged: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(first)) {
     const values = objects.map((o) => (o as Record<string, unknown>)[key]);
     if (typeof value === 'number') merged[key] = median(values as number[]);
+    else if (isNumberList(value)) merged[key] = value.map((_, i) => median((values as number[][]).map((list) => list[i]!)));
     else if (value !== null && typeof value === 'object' && !Array.isArray(value)) merged[key] = medianOf(values);
     else merged[key] = value;
   }

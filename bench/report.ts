@@ -31,6 +31,10 @@ export interface Report {
 const fixed = (value: number | null | undefined, digits: number) =>
   value === null || value === undefined ? 'n/a' : value.toFixed(digits);
 
+/** One figure per tunnel process, in the order of the case's `processes`. */
+export const eachOf = (values: number[] | undefined, digits: number) =>
+  values?.length ? values.map((v) => v.toFixed(digits)).join(' / ') : 'n/a';
+
 /** `value` as a percentage or multiple of the reference row's, when both exist. */
 const ratio = (value: number | undefined, reference: number | undefined, asPercent: boolean) => {
   if (value === undefined || reference === undefined || reference === 0) return 'n/a';
@@ -48,16 +52,16 @@ function throughputTable(table: ThroughputTable): string[] {
   const lines = [
     `### ${table.title}: ${table.spec.streams} stream(s), ${table.spec.sizeMiB} MiB in all, ${table.spec.direction}, after ${table.spec.warmupMiB} MiB of warm-up`,
     '',
-    '| case | MB/s | vs socat | tunnel CPU-s/GiB | endpoints CPU-s/GiB | seconds | other load (CPUs) | tunnel processes |',
-    '|---|---:|---:|---:|---:|---:|---:|---|',
+    '| case | MB/s | vs socat | tunnel CPU-s/GiB | per tunnel process | endpoints CPU-s/GiB | seconds | other load (CPUs) | tunnel processes |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const r of table.rows) {
     if (r.status !== 'ok') {
-      lines.push(notRun(r, 7));
+      lines.push(notRun(r, 8));
       continue;
     }
     lines.push(
-      `| ${r.label} | ${fixed(r.mbPerSecond, 0)} | ${ratio(r.mbPerSecond, socat, true)} | ${fixed(r.tunnelCpuSecondsPerGiB, 2)} | ` +
+      `| ${r.label} | ${fixed(r.mbPerSecond, 0)} | ${ratio(r.mbPerSecond, socat, true)} | ${fixed(r.tunnelCpuSecondsPerGiB, 2)} | ${eachOf(r.processCpuSecondsPerGiB, 2)} | ` +
         `${fixed(r.endpointCpuSecondsPerGiB, 2)} | ${fixed(r.seconds, 2)} | ${fixed(r.otherBusyCpus, 2)} | ${r.processes} |`,
     );
   }
@@ -98,8 +102,7 @@ function scaleTable(table: ScaleTable): string[] {
       lines.push(notRun(r, 4));
       continue;
     }
-    const rss = r.rssKiBPerConnection?.length ? r.rssKiBPerConnection.map((k) => k.toFixed(1)).join(' / ') : 'n/a';
-    lines.push(`| ${r.label} | ${fixed(r.openSeconds, 2)} | ${r.usable}/${r.connections} | ${rss} | ${r.processes} |`);
+    lines.push(`| ${r.label} | ${fixed(r.openSeconds, 2)} | ${r.usable}/${r.connections} | ${eachOf(r.rssKiBPerConnection, 1)} | ${r.processes} |`);
   }
   return lines;
 }

@@ -15,7 +15,7 @@ import type { ThroughputSpec } from './measure.js';
 import { parseOptions, USAGE } from './options.js';
 import type { Options } from './options.js';
 import { combineRuns } from './repeat.js';
-import { json, markdown } from './report.js';
+import { eachOf, json, markdown } from './report.js';
 import type { Report, ThroughputTable } from './report.js';
 import type { RowBase } from './run-case.js';
 import { feasibleConnections, measureScale } from './scale.js';
@@ -70,7 +70,7 @@ async function eachCase<T extends RowBase>(what: string, cases: BenchCase[], mea
 }
 
 async function throughput(title: string, cases: BenchCase[], spec: ThroughputSpec, options: Options): Promise<ThroughputTable> {
-  const rows = await eachCaseRepeated(title, cases, options.repeat, (c) => measureThroughput(c, spec), (r) => `${r.mbPerSecond!.toFixed(0)} MB/s, ${r.tunnelCpuSecondsPerGiB?.toFixed(2) ?? 'n/a'} CPU-s/GiB`);
+  const rows = await eachCaseRepeated(title, cases, options.repeat, (c) => measureThroughput(c, spec), (r) => `${r.mbPerSecond!.toFixed(0)} MB/s, ${r.tunnelCpuSecondsPerGiB?.toFixed(2) ?? 'n/a'} CPU-s/GiB (${eachOf(r.processCpuSecondsPerGiB, 2)})`);
   return { title, spec: { direction: spec.direction, streams: spec.streams, sizeMiB: options.sizeMiB, warmupMiB: options.warmupMiB }, rows };
 }
 
@@ -94,7 +94,7 @@ async function runAll(options: Options, report: Report): Promise<void> {
       if (n === 0) continue;
       // socat forks a process per connection: thousands of them would measure fork, not relaying.
       const skip = (c: BenchCase) => (c.id === 'socat' ? 'not run (a forked process per connection)' : undefined);
-      const rows = await eachCase(`scale ${n}`, cases, (c) => measureScale(c, n, skip(c)), (r) => `${r.usable}/${n} usable, opened in ${r.openSeconds!.toFixed(2)} s, RSS KiB/conn ${r.rssKiBPerConnection!.map((k) => k.toFixed(1)).join(' / ')}`);
+      const rows = await eachCase(`scale ${n}`, cases, (c) => measureScale(c, n, skip(c)), (r) => `${r.usable}/${n} usable, opened in ${r.openSeconds!.toFixed(2)} s, RSS KiB/conn ${eachOf(r.rssKiBPerConnection, 1)}`);
       report.scale.push({ connections: n, ...(note ? { note } : {}), rows });
     }
   }

@@ -10,7 +10,12 @@ test('median: the middle value, or the mean of the middle two', () => {
   assert.throws(() => median([]), /no values/);
 });
 
-type Row = RowBase & { mbPerSecond?: number; cpu?: number | null; rttMs?: { p50: number; p99: number } };
+type Row = RowBase & {
+  mbPerSecond?: number;
+  cpu?: number | null;
+  rttMs?: { p50: number; p99: number };
+  perProcess?: number[];
+};
 const base = { id: 'forward', label: 'netunnel forward', processes: 'server + client' } as const;
 
 test('combineRuns: each figure is the median of the runs, nested ones too', () => {
@@ -22,6 +27,17 @@ test('combineRuns: each figure is the median of the runs, nested ones too', () =
   assert.deepEqual(combineRuns(runs), { ...base, status: 'ok', mbPerSecond: 800, cpu: 1.6, rttMs: { p50: 0.2, p99: 0.7 }, runs: 3 });
   // A figure with no value (no tunnel processes) stays without one.
   assert.equal(combineRuns([{ ...base, status: 'ok', cpu: null }]).cpu, null);
+});
+
+test('combineRuns: a list of figures is the median of each position', () => {
+  const runs: Row[] = [
+    { ...base, status: 'ok', perProcess: [0.7, 0.9] },
+    { ...base, status: 'ok', perProcess: [0.6, 1.2] },
+    { ...base, status: 'ok', perProcess: [0.8, 0.8] },
+  ];
+  // Each process's own median, not the figures of the run whose total was the median.
+  assert.deepEqual(combineRuns(runs).perProcess, [0.7, 0.9]);
+  assert.deepEqual(combineRuns([{ ...base, status: 'ok', perProcess: [] }]).perProcess, []);
 });
 
 test('combineRuns: a run that failed or was skipped speaks for the row', () => {
