@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { errorMessage } from './errors.js';
 import { LiveConnections } from './live-connections.js';
+import { recycleAcceptedReads } from './recycled-reads.js';
 import { splice } from './splice.js';
 import { listenTcp } from './tcp.js';
 import type { WebSocketPool } from './websocket-pool.js';
@@ -75,6 +76,8 @@ export class InputTunnel {
 
   async #carry(socket: net.Socket): Promise<void> {
     const { pool, halfClose, reuse, logger } = this.#options;
+    // Only splice reads an entrance's socket.
+    recycleAcceptedReads(socket);
     this.#live.add(socket);
     socket.on('error', () => {});
     let ws;

@@ -1,6 +1,8 @@
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import tls from 'node:tls';
+import { setOnread } from './socket-onread.js';
+import type { OnRead } from './socket-onread.js';
 import { WebSocketStream } from './websocket-stream.js';
 
 /** As much as a stream socket reads at once. */
@@ -24,7 +26,7 @@ const readers = new WeakMap<net.Socket, RecycledReads>();
  * at once, so the buffer stays warm in the cache; it is replaced only when the writer kept
  * the chunk. Through a pair of Node relays this is about a third less CPU per byte
  * (bench/RESULTS.md). Node offers it (`onread`) only for sockets it connects; accepted
- * ones can get it through setOnread (socket-onread.ts), which this does not use yet.
+ * ones get it through setOnread (socket-onread.ts).
  *
  * A socket earns a buffer of its own with a read that fills the shared one (more was
  * waiting: it streams), and gives it back with a short read.
@@ -37,14 +39,12 @@ class RecycledReads {
   /** Set before the socket first reads: it starts paused, and only `pipeTo` resumes it. */
   #sink: (chunk: Buffer) => boolean = () => false;
 
-  get buffer(): Buffer {
-    return this.#next;
-  }
-
-  /** onread's callback: false stops reading until the socket is resumed. */
-  deliver(bytes: number, buffer: Buffer): boolean {
-    return this.#sink(buffer.subarray(0, bytes));
-  }
+  /** Where the next read lands and who takes it, as net.connect's `onread` option. */
+  readonly onread: OnRead = {
+    buffer: () => this.#next,
+    // false stops reading until the socket is resumed.
+    callback: (bytes, buffer) => this.#sink((buffer as Buffer).subarray(0, bytes)),
+  };
 
   pipeTo(socket: net.Socket, dst: Writable, count: (bytes: number) => void): void {
     const releases = releasesWrittenChunks(dst);
@@ -79,13 +79,23 @@ function releasesWrittenChunks(dst: Writable): boolean {
 /** Connects a TCP socket whose reads are recycled; it starts paused, until `pipeRecycled`. */
 export function connectRecycled(options: net.NetConnectOpts & { host: string; port: number }): net.Socket {
   const reader = new RecycledReads();
-  const socket = net.connect({
-    ...options,
-    onread: { buffer: () => reader.buffer, callback: (bytes, buffer) => reader.deliver(bytes, buffer as Buffer) },
-  });
+  const socket = net.connect({ ...options, onread: reader.onread });
   readers.set(socket, reader);
   socket.pause();
   return socket;
+}
+
+/**
+ * Gives an accepted TCP socket, still paused (a server's `pauseOnConnect`), recycled reads
+ * until `pipeRecycled`; false where this Node does not allow it, and the socket keeps Node's reads.
+ */
+export function recycleAcceptedReads(socket: net.Socket): boolean {
+  // A socket already read from would have its next bytes overtake the ones Node holds.
+  if (socket.readableFlowing === true || socket.readableLength > 0) return false;
+  const reader = new RecycledReads();
+  if (!setOnread(socket, reader.onread)) return false;
+  readers.set(socket, reader);
+  return true;
 }
 
 /** Sends `src`'s reads to `dst` if `src` is a recycled socket; false if it is a plain stream. */

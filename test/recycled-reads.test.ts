@@ -6,7 +6,8 @@ import { Duplex, Readable, Writable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import { splice } from '../common/splice.js';
-import { connectTcp } from '../common/tcp.js';
+import { recycleAcceptedReads } from '../common/recycled-reads.js';
+import { connectTcp, listenTcp } from '../common/tcp.js';
 import { WebSocketStream } from '../common/websocket-stream.js';
 import { connect, listen, randomBytes, readAll, sha256 } from './support/sockets.js';
 
@@ -134,5 +135,52 @@ test('recycled sockets reading little at a time into the shared buffer, to write
   } finally {
     await near.close();
     await far.close();
+  }
+});
+
+test('an accepted socket given recycled reads carries every byte sent before it was read, and half-close both ways', async () => {
+  const data = randomBytes(6 * MiB);
+  // Reads all it is sent, then answers with the digest and ends.
+  const exit = await listen((socket) => {
+    void readAll(socket).then((all) => socket.end(sha256(all)));
+  });
+  let recycled: boolean | undefined;
+  const relays: Promise<unknown>[] = [];
+  const entrance = await listenTcp('127.0.0.1', 0, (socket) => {
+    // Start late, so that the client's bytes and its EOF wait in the kernel.
+    setTimeout(() => {
+      recycled = recycleAcceptedReads(socket);
+      relays.push(connect(exit.port).then((out) => splice(socket, out)));
+    }, 100);
+  });
+  try {
+    const client = await connect((entrance.address() as AddressInfo).port);
+    client.end(data);
+    const reply = await readAll(client);
+    assert.equal(recycled, true);
+    assert.equal(reply.toString(), sha256(data));
+    const [result] = (await Promise.all(relays)) as Awaited<ReturnType<typeof splice>>[];
+    assert.equal(result!.aToB, data.length);
+  } finally {
+    entrance.close();
+    await exit.close();
+  }
+});
+
+test('an accepted socket already read from keeps Node\'s reads', async () => {
+  const seen: boolean[] = [];
+  const server = await listen((socket) => {
+    socket.once('data', () => {
+      seen.push(recycleAcceptedReads(socket));
+      socket.end();
+    });
+  });
+  try {
+    const client = await connect(server.port);
+    client.write('hello');
+    await readAll(client);
+    assert.deepEqual(seen, [false]);
+  } finally {
+    await server.close();
   }
 });
