@@ -54,8 +54,9 @@ describe('SSH front door with the real OpenSSH client', () => {
     assert.match(door.hostKeyFingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
   });
 
-  test('-W gw1:22 carries 1 MiB both ways exactly (EOF after the data)', async () => {
-    const payload = randomBytes(MiB);
+  // 16 MiB, so that the front door's sockets stream (large reads), not just make quiet reads.
+  test('-W gw1:22 carries 16 MiB both ways exactly (EOF after the data)', async () => {
+    const payload = randomBytes(16 * MiB);
     const w = ssh(initKey, 'initiator', ['-W', 'gw1:22'], payload);
     assert.equal(await w.exited, 0, w.stderr());
     assert.equal(w.stdout().length, payload.length);

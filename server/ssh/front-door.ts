@@ -7,6 +7,7 @@ import type { TunnelRegistry } from '../tunnel-registry.js';
 import { normalizeAddress } from './authorized-keys.js';
 import { AuthorizedKeysFile } from './authorized-keys-file.js';
 import { coalesceWrites } from './coalesced-writes.js';
+import { useLargeReads } from '../../common/large-reads.js';
 import { loadHostKey } from './host-key.js';
 import { DEFAULT_MAX_CIRCUITS_PER_KEY, DEFAULT_MAX_FORWARDS_PER_KEY, PerKeyLimit } from './key-limits.js';
 import { SshConnection } from './ssh-connection.js';
@@ -104,6 +105,7 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
   netServer?.on('connection', (socket: Socket) => {
     socket.setNoDelay(true);
     coalesceWrites(socket);
+    useLargeReads(socket);
     const timer = setTimeout(() => {
       if (authenticated.has(socket)) return;
       logger.info(`SSH client ${normalizeAddress(socket.remoteAddress ?? '?')}:${socket.remotePort} did not authenticate within ${authTimeoutMs / 1000} s; disconnecting`);
