@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetunnelError } from '../common/errors.js';
 import { DEFAULT_KEYS, defaultConfig } from '../server/config/defaults.js';
-import { envVarName, readEnvConfig, readEnvSecretKey } from '../server/config/env.js';
+import { ENV_KEYS, envVarName, readEnvConfig, readEnvSecretKey } from '../server/config/env.js';
 import { SAMPLE_VALUES } from './fixtures/config-samples.js';
 
 /** A JSON value of the wrong type for every key. */
@@ -18,6 +18,8 @@ const WRONG_TYPES: Record<string, string> = {
   max_tunnels_per_channel: 'true',
   channel_connect_timeout: '"30"',
   static_tunnel_health_check_interval: '0',
+  allowed_tunnel_names: '["gw1"]',
+  ssh: '"on"',
 };
 
 function refusal(name: string, expected: RegExp): (err: unknown) => boolean {
@@ -32,11 +34,15 @@ function refusal(name: string, expected: RegExp): (err: unknown) => boolean {
   };
 }
 
-test('the samples cover every default key with a non-default value', () => {
-  assert.deepEqual(Object.keys(SAMPLE_VALUES), [...DEFAULT_KEYS]);
-  assert.deepEqual(Object.keys(WRONG_TYPES), [...DEFAULT_KEYS]);
+test('every key but secret_key has a variable: the defaults, then the optional keys', () => {
+  assert.deepEqual(ENV_KEYS, [...DEFAULT_KEYS, 'allowed_tunnel_names', 'ssh']);
+});
+
+test('the samples cover every key with a variable, each with a non-default value', () => {
+  assert.deepEqual(Object.keys(SAMPLE_VALUES), [...ENV_KEYS]);
+  assert.deepEqual(Object.keys(WRONG_TYPES), [...ENV_KEYS]);
   const defaults = defaultConfig();
-  for (const key of DEFAULT_KEYS) assert.notDeepEqual(SAMPLE_VALUES[key], defaults[key], key);
+  for (const key of ENV_KEYS) assert.notDeepEqual(SAMPLE_VALUES[key], defaults[key], key);
 });
 
 test('no NETUNNEL_* variables: nothing overridden', () => {
@@ -49,14 +55,14 @@ test('variable names are NETUNNEL_ + the key upper-cased', () => {
 });
 
 test('each variable overrides its key with its JSON value', () => {
-  for (const key of DEFAULT_KEYS) {
+  for (const key of ENV_KEYS) {
     const env = { [envVarName(key)]: JSON.stringify(SAMPLE_VALUES[key]) };
     assert.deepEqual(readEnvConfig(env), { [key]: SAMPLE_VALUES[key] }, key);
   }
 });
 
 test('all variables together', () => {
-  const env = Object.fromEntries(DEFAULT_KEYS.map((key) => [envVarName(key), JSON.stringify(SAMPLE_VALUES[key])]));
+  const env = Object.fromEntries(ENV_KEYS.map((key) => [envVarName(key), JSON.stringify(SAMPLE_VALUES[key])]));
   assert.deepEqual(readEnvConfig(env), SAMPLE_VALUES);
 });
 
@@ -65,7 +71,7 @@ test('an empty variable counts as unset', () => {
 });
 
 test('invalid JSON is refused naming the variable', () => {
-  for (const key of DEFAULT_KEYS) {
+  for (const key of ENV_KEYS) {
     const name = envVarName(key);
     assert.throws(() => readEnvConfig({ [name]: '{"oops' }), refusal(name, /not valid JSON|expected/), key);
   }
@@ -86,7 +92,7 @@ test('an unquoted string gets a hint about the quotes', () => {
 });
 
 test('a JSON value of the wrong type is refused naming the variable and the expected type', () => {
-  for (const key of DEFAULT_KEYS) {
+  for (const key of ENV_KEYS) {
     const name = envVarName(key);
     assert.throws(() => readEnvConfig({ [name]: WRONG_TYPES[key] }), refusal(name, /expected /), key);
   }
@@ -111,6 +117,14 @@ test('a problem deep inside a value is located', () => {
   assert.throws(
     () => readEnvConfig({ NETUNNEL_ALLOWED_TUNNEL_DESTINATIONS: '{"127.0.0.1": 22}' }),
     refusal('NETUNNEL_ALLOWED_TUNNEL_DESTINATIONS', /at \/127.0.0.1: expected a string, got 22/),
+  );
+  assert.throws(
+    () => readEnvConfig({ NETUNNEL_SSH: '{"port": 0}' }),
+    refusal('NETUNNEL_SSH', /missing required property "authorized_keys"/),
+  );
+  assert.throws(
+    () => readEnvConfig({ NETUNNEL_SSH: '{"prot": 0, "authorized_keys": "k"}' }),
+    refusal('NETUNNEL_SSH', /unknown property "prot"/),
   );
 });
 

@@ -13,7 +13,7 @@ import { Fernet } from '../common/fernet.js';
 import { createConfigFile } from '../server/config/create-command.js';
 import { DEFAULT_KEYS, defaultConfig } from '../server/config/defaults.js';
 import type { ServerConfig } from '../server/config/defaults.js';
-import { envVarName } from '../server/config/env.js';
+import { ENV_KEYS, envVarName } from '../server/config/env.js';
 import { ConfigStore, STATELESS_WARNING } from '../server/config/store.js';
 import { SAMPLE_VALUES, itemFor } from './fixtures/config-samples.js';
 import { withTempDir } from './support/temp-dir.js';
@@ -91,13 +91,13 @@ test('the defaults are the original six keys, then netunnel’s', () => {
 
 test('each NETUNNEL_* variable overrides its key and lands in a newly created file', () =>
   withTempDir(async (dir) => {
-    for (const key of DEFAULT_KEYS) {
+    for (const key of ENV_KEYS) {
       const path = join(dir, `${key}.conf`);
       const store = await open(path, { env: { [envVarName(key)]: JSON.stringify(SAMPLE_VALUES[key]) } });
       assert.deepEqual(store.config[key], SAMPLE_VALUES[key], key);
       const saved = await readJson(path);
       assert.deepEqual(saved[key], SAMPLE_VALUES[key], key);
-      for (const other of DEFAULT_KEYS.filter((k) => k !== key)) {
+      for (const other of ENV_KEYS.filter((k) => k !== key)) {
         assert.deepEqual(saved[other], defaultConfig()[other], `${key} left ${other} alone`);
       }
     }

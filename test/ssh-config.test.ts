@@ -20,8 +20,8 @@ describe('the ssh section of the config file', () => {
   };
 
   /** The server's exit code and output when it refuses to start. */
-  const refusal = async (args: string[]): Promise<{ code: number | string; output: string }> => {
-    const p = spawnNode(SERVER_BIN, ['--hostname', '127.0.0.1', '-p', '0', ...args]);
+  const refusal = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | string; output: string }> => {
+    const p = spawnNode(SERVER_BIN, ['--hostname', '127.0.0.1', '-p', '0', ...args], env);
     const code = await p.exited();
     return { code, output: p.output() };
   };
@@ -64,6 +64,26 @@ describe('the ssh section of the config file', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  test('NETUNNEL_SSH enables the front door of a server without a config file', async () => {
+    const ssh = { host: '127.0.0.1', port: 0, authorized_keys: join(dir, 'authorized_keys'), host_key: join(dir, 'env_key'), max_forwards_per_key: 1 };
+    const server = await startServerProcess([], { env: { NETUNNEL_SSH: JSON.stringify(ssh) } });
+    try {
+      const port = Number((await server.waitFor(/SSH front door listening on 127\.0\.0\.1:(\d+)/))[1]);
+      const two = runSsh(dir, writeSshConfig(dir), ['-i', listenKey.path, '-p', String(port), '-N', '-R', `22:localhost:${echo.port}`, '-R', `23:localhost:${echo.port}`, 'gw@127.0.0.1']);
+      assert.equal(await two.exited, 255);
+      assert.match(two.stderr(), /remote port forwarding failed for listen port 23/, 'the per-key limit came from the variable too');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a bad NETUNNEL_SSH is refused with a line naming the variable', async () => {
+    const { code, output } = await refusal([], { NETUNNEL_SSH: '{"port": 0}' });
+    assert.equal(code, 2, output);
+    assert.match(output, /NETUNNEL_SSH: missing required property "authorized_keys"/);
+    assert.doesNotMatch(output, /listening/);
   });
 
   test('"enabled": false leaves the front door off', async () => {

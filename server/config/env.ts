@@ -1,15 +1,22 @@
 /**
  * `NETUNNEL_<KEY>` environment variables: JSON values replacing a key's default (wire spec
- * §3.2). Unlike the original, a bad value is refused with one line naming the variable,
+ * §3.2), or giving an optional key (`allowed_tunnel_names`, `ssh`) a value where the file has
+ * none. Unlike the original, a bad value is refused with one line naming the variable,
  * instead of a traceback and a server that never listens.
  */
 import { NetunnelError, errorMessage } from '../../common/errors.js';
-import { DEFAULT_KEYS, KEY_SCHEMAS, describeTypes, findProblem, problemText } from './defaults.js';
+import { KEY_SCHEMAS, describeTypes, findProblem, problemText } from './defaults.js';
 import type { ServerConfig } from './defaults.js';
 
 export const ENV_PREFIX = 'NETUNNEL_';
 /** A raw Fernet key, not JSON; used in memory only, never written to the file. */
 export const SECRET_KEY_ENV = 'NETUNNEL_SECRET_KEY';
+
+/**
+ * The keys a variable may set: every key with a schema but `secret_key`, whose variable is a
+ * raw Fernet key (SECRET_KEY_ENV). The original's keys first, in file order.
+ */
+export const ENV_KEYS: readonly string[] = Object.freeze(Object.keys(KEY_SCHEMAS).filter((key) => key !== 'secret_key'));
 
 export function envVarName(key: string): string {
   return ENV_PREFIX + key.toUpperCase();
@@ -17,7 +24,7 @@ export function envVarName(key: string): string {
 
 /** Variable name → schema; one object for good, so its compiled validator is reused. */
 const ENV_SCHEMAS: Readonly<Record<string, object>> = Object.freeze(
-  Object.fromEntries(DEFAULT_KEYS.map((key) => [envVarName(key), KEY_SCHEMAS[key]!])),
+  Object.fromEntries(ENV_KEYS.map((key) => [envVarName(key), KEY_SCHEMAS[key]!])),
 );
 
 /**
@@ -26,7 +33,7 @@ const ENV_SCHEMAS: Readonly<Record<string, object>> = Object.freeze(
  */
 export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): Partial<ServerConfig> {
   const byVar: Record<string, unknown> = {};
-  for (const key of DEFAULT_KEYS) {
+  for (const key of ENV_KEYS) {
     const name = envVarName(key);
     const raw = env[name];
     if (raw !== undefined && raw.trim() !== '') byVar[name] = parseEnvJson(name, key, raw);
@@ -34,7 +41,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv = process.env): Partial<Ser
   const problem = findProblem(byVar, ENV_SCHEMAS);
   if (problem) throw new NetunnelError('CONFIG_INVALID', `${problem.name}: ${problemText(problem)}`);
   return Object.fromEntries(
-    DEFAULT_KEYS.filter((key) => envVarName(key) in byVar).map((key) => [key, byVar[envVarName(key)]]),
+    ENV_KEYS.filter((key) => envVarName(key) in byVar).map((key) => [key, byVar[envVarName(key)]]),
   ) as Partial<ServerConfig>;
 }
 
