@@ -25,4 +25,13 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "MemberExpression[object.property.name='utils'][property.name='generateKeyPairSync']",
+        message: 'ssh2 breaks one ed25519 key in 256 (mscdex/ssh2#1390): use generateEd25519Key from server/ssh/ed25519-key.js.',
+      }],
+    },
+  },
 );

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519Key } from '../server/ssh/ed25519-key.js';
 import { checkHostKey } from '../server/ssh/known-hosts.js';
 import { compileLoginPattern, matchUpstream } from '../server/ssh/upstream-rules.js';
 import type { UpstreamRule } from '../server/ssh/upstream-rules.js';
@@ -26,7 +26,7 @@ test('upstream rules: exact first match, named captures, defaults', () => {
 });
 
 test('authorized_keys knows access="proxy"', () => {
-  const pub = ssh2.utils.generateKeyPairSync('ed25519').public;
+  const pub = generateEd25519Key().public;
   const { keys, problems } = parseAuthorizedKeys(`access="proxy",no-agent-forwarding ${pub}\naccess="root" ${pub}\n`);
   assert.deepEqual([...keys[0]!.access], ['proxy']);
   assert.equal(keys[0]!.noAgentForwarding, true);
@@ -36,7 +36,7 @@ test('authorized_keys knows access="proxy"', () => {
 test('known_hosts: plain, [host]:port, hashed and glob names; mismatch; trust on first use', async () => {
   await withTempDir(async (dir) => {
     const key = (pub: string) => Buffer.from(pub.split(' ')[1]!, 'base64');
-    const [a, b] = [ssh2.utils.generateKeyPairSync('ed25519').public, ssh2.utils.generateKeyPairSync('ed25519').public];
+    const [a, b] = [generateEd25519Key().public, generateEd25519Key().public];
     const salt = randomBytes(20);
     const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('[gw2]:2222').digest('base64')}`;
     const path = join(dir, 'known_hosts');

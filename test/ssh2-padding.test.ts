@@ -47,7 +47,8 @@ const counting = (buffer, offset, size) => {
 crypto.randomFillSync = counting;
 const { default: ssh2 } = await import(process.argv[1]);
 if (crypto.randomFillSync !== counting) throw new Error('node:crypto was left changed');
-const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+const { generateEd25519Key } = await import(process.argv[2]);
+const hostKey = generateEd25519Key().private;
 const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
   client.on('authentication', (ctx) => ctx.accept());
   client.on('ready', () => client.on('tcpip', (accept) => {
@@ -76,7 +77,8 @@ server.listen(0, '127.0.0.1', () => {
 
 test('ssh2 loaded through server/ssh/ssh2.js pads its packets from the pool, and node:crypto is left as it was', async () => {
   const module = fileURLToPath(new URL('../server/ssh/ssh2.js', import.meta.url));
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CHILD, module], { timeout: 30_000 });
+  const keys = fileURLToPath(new URL('../server/ssh/ed25519-key.js', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CHILD, module, keys], { timeout: 30_000 });
   const result = JSON.parse(stdout) as { received: number; small: number; pool: number };
   assert.equal(result.received, 2 * 1024 * 1024);
   assert.equal(result.small, 0, 'no packet asked randomFillSync for its padding');

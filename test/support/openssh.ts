@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import ssh2 from 'ssh2';
+import { generateEd25519Key } from '../../server/ssh/ed25519-key.js';
 import { startSshFrontDoor } from '../../server/ssh/front-door.js';
 import type { SshFrontDoor, SshFrontDoorOptions } from '../../server/ssh/front-door.js';
 import { TunnelRegistry } from '../../server/tunnel-registry.js';
@@ -158,8 +159,7 @@ export interface ExecServer {
  * lets any public key in and answers every `exec` with `ran: <command>` and exit status 0.
  */
 export async function startExecServer(): Promise<ExecServer> {
-  // ssh2's Server refuses the generated key as the string it comes as; as a Buffer it parses.
-  const hostKey = Buffer.from(ssh2.utils.generateKeyPairSync('ed25519').private);
+  const hostKey = Buffer.from(generateEd25519Key().private);
   const clients = new Set<ssh2.Connection>();
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
     clients.add(client);

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, Session, SFTPWrapper } from 'ssh2';
+import { generateEd25519Key } from '../../server/ssh/ed25519-key.js';
 import { openAgentChannel } from '../../server/ssh/agent-channel.js';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
@@ -25,7 +26,7 @@ export interface UpstreamSshd {
  * - sftp: an in-memory file store (open, read, write, stat, close).
  */
 export async function startUpstreamSshd(user: string, publicKey: string): Promise<UpstreamSshd> {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateEd25519Key();
   const allowed = ssh2.utils.parseKey(publicKey);
   if (allowed instanceof Error || Array.isArray(allowed)) throw new Error('bad test key');
   const files = new Map<string, Buffer>();
