@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { NextReadBuffer } from './next-read-buffer.js';
 import { setOnread } from './socket-onread.js';
 import type { OnRead } from './socket-onread.js';
 
@@ -23,24 +24,25 @@ const shared = Buffer.allocUnsafe(STREAMING_READ_BYTES);
  * less CPU on the receiving side of a forward tunnel, a tenth less in the SSH front door.
  *
  * A streaming socket reads into a fresh buffer each time, handed on as it is; a quiet one
- * (a read under 64 KiB) reads into the shared buffer, and what it read is copied.
+ * (a read under 64 KiB) reads into the shared buffer, and what it read is copied. The fresh
+ * buffer set up after a burst's last read goes back once the socket idles (next-read-buffer.ts).
  */
 class LargeReads implements OnRead {
   #socket: net.Socket | undefined;
-  #next = shared;
+  readonly #reads = new NextReadBuffer(shared);
 
   /** net.connect wants the reads before the socket exists: they learn it right after. */
   attach(socket: net.Socket): net.Socket {
     this.#socket = socket;
-    return socket;
+    return this.#reads.attach(socket);
   }
 
-  readonly buffer = (): Buffer => this.#next;
+  readonly buffer = (): Buffer => this.#reads.next;
 
   readonly callback = (bytes: number, buffer: Uint8Array): boolean => {
     const chunk = (buffer as Buffer).subarray(0, bytes);
     const streaming = bytes >= STREAMING_THRESHOLD;
-    this.#next = streaming ? Buffer.allocUnsafe(STREAMING_READ_BYTES) : shared;
+    this.#reads.use(streaming ? Buffer.allocUnsafe(STREAMING_READ_BYTES) : shared);
     return this.#socket!.push(buffer === shared || !streaming ? copyOf(chunk) : chunk);
   };
 }

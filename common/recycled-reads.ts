@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import tls from 'node:tls';
+import { NextReadBuffer } from './next-read-buffer.js';
 import { setOnread } from './socket-onread.js';
 import type { OnRead } from './socket-onread.js';
 import { WebSocketStream } from './websocket-stream.js';
@@ -29,36 +30,39 @@ const readers = new WeakMap<net.Socket, RecycledReads>();
  * ones get it through setOnread (socket-onread.ts).
  *
  * A socket earns a buffer of its own with a read that fills the shared one (more was
- * waiting: it streams), and gives it back with a short read.
+ * waiting: it streams), and gives it back with a short read, or once it idles
+ * (next-read-buffer.ts).
  *
  * The socket emits no 'data': its bytes go where `pipeTo` sends them (splice does).
  */
 class RecycledReads {
   /** The buffer Node reads into next: it asks after every read. */
-  #next = shared;
+  readonly #reads = new NextReadBuffer(shared);
   /** Set before the socket first reads: it starts paused, and only `pipeTo` resumes it. */
   #sink: (chunk: Buffer) => boolean = () => false;
 
   /** Where the next read lands and who takes it, as net.connect's `onread` option. */
   readonly onread: OnRead = {
-    buffer: () => this.#next,
+    buffer: () => this.#reads.next,
     // false stops reading until the socket is resumed.
     callback: (bytes, buffer) => this.#sink((buffer as Buffer).subarray(0, bytes)),
   };
 
   pipeTo(socket: net.Socket, dst: Writable, count: (bytes: number) => void): void {
+    this.#reads.attach(socket);
     const releases = releasesWrittenChunks(dst);
     this.#sink = (chunk) => {
       count(chunk.length);
       if (dst.destroyed) return true;
       if (chunk.buffer === shared.buffer) {
-        if (releases && chunk.length === READ_BYTES) this.#next = Buffer.allocUnsafe(READ_BYTES);
+        if (releases && chunk.length === READ_BYTES) this.#reads.use(Buffer.allocUnsafe(READ_BYTES));
         return dst.write(Buffer.from(chunk));
       }
       const more = dst.write(chunk);
       // Queued, so still referenced: the next read needs memory of its own.
-      if (dst.writableLength > 0) this.#next = Buffer.allocUnsafe(READ_BYTES);
-      else if (chunk.length < STREAMING_READ_BYTES) this.#next = shared;
+      if (dst.writableLength > 0) this.#reads.use(Buffer.allocUnsafe(READ_BYTES));
+      // A short read says it went quiet; a long one keeps the buffer it landed in.
+      else this.#reads.use(chunk.length < STREAMING_READ_BYTES ? shared : this.#reads.next);
       return more;
     };
     socket.resume();

@@ -5,7 +5,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout } from 'node:timers/promises';
 import { connectWithLargeReads, useLargeReads } from '../common/large-reads.js';
-import { randomBytes, sha256 } from './support/sockets.js';
+import { holdsOwnReadBuffer } from '../common/next-read-buffer.js';
+import { randomBytes, sha256, waitUntil } from './support/sockets.js';
 
 const KiB = 1024;
 
@@ -72,5 +73,56 @@ test('a connected socket with large reads gets reads beyond 64 KiB, every byte, 
   } finally {
     socket.destroy();
     server.close();
+  }
+});
+
+/** Reads exactly `length` bytes from a flowing socket, in the chunks its reads made. */
+async function readExactly(socket: net.Socket, length: number): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  await new Promise<void>((resolve) => {
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got < length) return;
+      socket.off('data', onData);
+      resolve();
+    };
+    socket.on('data', onData);
+  });
+  return chunks;
+}
+
+/**
+ * Sends bursts until one ends in a long read (the socket streamed to its last read), each
+ * checked byte for byte; how a burst is cut into reads is the kernel's business.
+ */
+async function burstEndingStreaming(pair: { accepted: net.Socket; connected: net.Socket }): Promise<void> {
+  for (let tries = 0; tries < 30; tries++) {
+    const data = randomBytes(2048 * KiB);
+    pair.accepted.pause();
+    pair.connected.write(data);
+    await setTimeout(20);
+    pair.accepted.resume();
+    const chunks = await readExactly(pair.accepted, data.length);
+    assert.equal(sha256(Buffer.concat(chunks)), sha256(data));
+    if (chunks.at(-1)!.length >= 64 * KiB) return;
+  }
+  throw new Error('no burst in 30 ended in a long read');
+}
+
+test('a socket that streamed gives its own read buffer back once it idles, and reads on exactly', async () => {
+  const pair = await acceptedPair();
+  try {
+    for (let round = 0; round < 2; round++) {
+      await burstEndingStreaming(pair);
+      assert.ok(holdsOwnReadBuffer(pair.accepted), 'streaming left the socket a buffer of its own for its next read');
+      await waitUntil(() => !holdsOwnReadBuffer(pair.accepted), 5000, 'the idle socket to give its buffer back');
+    }
+    const quiet = once(pair.accepted, 'data') as Promise<[Buffer]>;
+    pair.connected.write('hello');
+    assert.equal((await quiet)[0].toString(), 'hello', 'a read into the shared buffer again');
+  } finally {
+    pair.close();
   }
 });

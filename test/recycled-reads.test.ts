@@ -6,10 +6,11 @@ import { Duplex, Readable, Writable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import { splice } from '../common/splice.js';
+import { holdsOwnReadBuffer } from '../common/next-read-buffer.js';
 import { recycleAcceptedReads } from '../common/recycled-reads.js';
 import { connectTcp, listenTcp } from '../common/tcp.js';
 import { WebSocketStream } from '../common/websocket-stream.js';
-import { connect, listen, randomBytes, readAll, sha256 } from './support/sockets.js';
+import { connect, listen, randomBytes, readAll, sha256, waitUntil } from './support/sockets.js';
 
 const MiB = 1024 * 1024;
 
@@ -18,6 +19,14 @@ function sender(data: Buffer) {
   return listen((socket) => {
     socket.end(data);
     socket.resume();
+  });
+}
+
+/** A near end that keeps every chunk it reads in `received`, and ends when its peer does. */
+function collector(received: Buffer[]) {
+  return listen((socket) => {
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.once('end', () => socket.end());
   });
 }
 
@@ -44,10 +53,7 @@ test('a recycled socket that starts reading late loses nothing the far end sent 
   const data = randomBytes(3 * MiB);
   const far = await sender(data);
   const received: Buffer[] = [];
-  const near = await listen((socket) => {
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.once('end', () => socket.end());
-  });
+  const near = await collector(received);
   try {
     const socket = await connectTcp('127.0.0.1', far.port, { recycledReads: true });
     // The far end's bytes wait in the kernel while nothing reads them.
@@ -182,5 +188,37 @@ test('an accepted socket already read from keeps Node\'s reads', async () => {
     assert.deepEqual(seen, [false]);
   } finally {
     await server.close();
+  }
+});
+
+test('a recycled socket that streamed gives its own read buffer back once it idles, and relays on exactly', async () => {
+  let farSide: Socket | undefined;
+  const far = await listen((socket) => (farSide = socket));
+  const received: Buffer[] = [];
+  const near = await collector(received);
+  try {
+    const socket = await connectTcp('127.0.0.1', far.port, { recycledReads: true });
+    const relay = splice(socket, await connect(near.port));
+    await waitUntil(() => farSide !== undefined, 5000, 'the far end to accept');
+    let sent = 0;
+    const burst = async () => {
+      const data = randomBytes(4 * MiB);
+      farSide!.write(data);
+      sent += data.length;
+      await waitUntil(() => received.reduce((n, c) => n + c.length, 0) === sent, 10_000, 'the burst to arrive');
+    };
+    // How the kernel cuts a burst into reads decides whether it ends holding a buffer.
+    for (let tries = 0; tries < 30 && !holdsOwnReadBuffer(socket); tries++) await burst();
+    assert.ok(holdsOwnReadBuffer(socket), 'no burst in 30 left the socket a buffer of its own');
+    await waitUntil(() => !holdsOwnReadBuffer(socket), 5000, 'the idle socket to give its buffer back');
+    await burst();
+    farSide!.once('end', () => farSide!.end());
+    farSide!.end();
+    const result = await relay;
+    assert.equal(result.aToB, sent);
+    assert.equal(Buffer.concat(received).length, sent);
+  } finally {
+    await near.close();
+    await far.close();
   }
 });
