@@ -26,6 +26,9 @@ stderr either way). CPU figures are the tunnel's own processes, from /proc.
   --scale LIST        connection counts held open for "scale" (default 1000,5000,10000); a count
                       that needs more open files than ulimit -n allows (2 per connection in each
                       tunnel process, plus 200) runs as the most that fit, and says so
+  --scale-echo KIB    for "scale": each connection, once open, echoes this many KiB before it
+                      is held (default: 1 byte), so that RSS shows what connections that
+                      carried data keep
   --profile DIR       write a V8 CPU profile of each Node process started that exits (not
                       killed) to DIR: the client, the server and the near end
                       (read one with: node dist/bench/profile-summary.js FILE)
@@ -43,6 +46,8 @@ export interface Options {
   roundTrips: number;
   connections: number;
   scale: number[];
+  /** Bytes each held connection echoes once open (1 unless --scale-echo). */
+  scaleEchoBytes: number;
   profileDir?: string;
   json: boolean;
 }
@@ -76,6 +81,7 @@ export function parseOptions(argv: string[]): Options | undefined {
       'round-trips': { type: 'string', default: '2000' },
       connections: { type: 'string', default: '2000' },
       scale: { type: 'string', default: '1000,5000,10000' },
+      'scale-echo': { type: 'string' },
       profile: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -93,6 +99,7 @@ export function parseOptions(argv: string[]): Options | undefined {
     roundTrips: positive('round-trips', values['round-trips']),
     connections: positive('connections', values.connections),
     scale: values.scale.split(',').map((n) => positive('scale', n.trim())),
+    scaleEchoBytes: values['scale-echo'] === undefined ? 1 : Math.round(positive('scale-echo', values['scale-echo'], false) * 1024),
     ...(values.profile !== undefined ? { profileDir: values.profile } : {}),
     json: values.json,
   };

@@ -12,6 +12,8 @@ export interface ThroughputTable {
 
 export interface ScaleTable {
   connections: number;
+  /** What each connection echoed once open, before it was held. */
+  echoBytes: number;
   /** Why fewer connections were held than asked for. */
   note?: string;
   rows: ScaleResult[];
@@ -91,7 +93,7 @@ function latencyTable(rows: LatencyResult[]): string[] {
 
 function scaleTable(table: ScaleTable): string[] {
   const lines = [
-    `### Scale: ${table.connections} connections held open through one tunnel`,
+    `### Scale: ${table.connections} connections held open through one tunnel${table.echoBytes > 1 ? `, each after echoing ${table.echoBytes / 1024} KiB` : ''}`,
     '',
     ...(table.note ? [`The most this machine allows (${table.note}).`, ''] : []),
     '| case | seconds to open | still usable | RSS KiB per connection (per tunnel process) | tunnel processes |',

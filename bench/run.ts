@@ -94,8 +94,8 @@ async function runAll(options: Options, report: Report): Promise<void> {
       if (n === 0) continue;
       // socat forks a process per connection: thousands of them would measure fork, not relaying.
       const skip = (c: BenchCase) => (c.id === 'socat' ? 'not run (a forked process per connection)' : undefined);
-      const rows = await eachCase(`scale ${n}`, cases, (c) => measureScale(c, n, skip(c)), (r) => `${r.usable}/${n} usable, opened in ${r.openSeconds!.toFixed(2)} s, RSS KiB/conn ${eachOf(r.rssKiBPerConnection, 1)}`);
-      report.scale.push({ connections: n, ...(note ? { note } : {}), rows });
+      const rows = await eachCase(`scale ${n}`, cases, (c) => measureScale(c, n, options.scaleEchoBytes, skip(c)), (r) => `${r.usable}/${n} usable, opened in ${r.openSeconds!.toFixed(2)} s, RSS KiB/conn ${eachOf(r.rssKiBPerConnection, 1)}`);
+      report.scale.push({ connections: n, echoBytes: options.scaleEchoBytes, ...(note ? { note } : {}), rows });
     }
   }
 }

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import { connect } from '../test/support/sockets.js';
@@ -30,17 +29,26 @@ export function rssKiB(pid: number): number {
   return Number(match[1]);
 }
 
-/** Opens one connection and waits for a byte's echo, so that the whole path exists. */
-async function openEchoed(port: number): Promise<net.Socket> {
+/** Opens one connection and waits for the echo of `bytes`, so that the whole path exists (and carried them). */
+async function openEchoed(port: number, bytes: number): Promise<net.Socket> {
   const socket = await connect(port);
   socket.on('error', () => {});
-  await echoByte(socket);
+  await echo(socket, bytes);
   return socket;
 }
 
-function echoByte(socket: net.Socket): Promise<unknown> {
-  socket.write('x');
-  return once(socket, 'data');
+function echo(socket: net.Socket, bytes: number): Promise<void> {
+  return new Promise((resolve) => {
+    let echoed = 0;
+    const onData = (chunk: Buffer) => {
+      echoed += chunk.length;
+      if (echoed < bytes) return;
+      socket.off('data', onData);
+      resolve();
+    };
+    socket.on('data', onData);
+    socket.write(Buffer.alloc(bytes, 'x'));
+  });
 }
 
 /** Descriptors a tunnel process needs for `connections` held open: 2 each, plus its own. */
@@ -61,8 +69,11 @@ export function feasibleConnections(asked: number): { connections: number; note?
   return { connections, note: `${asked} asked: it needs ${descriptorsNeeded(asked)} open files per tunnel process, and ulimit -n is ${limit}` };
 }
 
-/** Holds `connections` open through one case, then checks them and the tunnel's memory. */
-export function measureScale(benchCase: BenchCase, connections: number, skip?: string): Promise<ScaleResult> {
+/**
+ * Holds `connections` open through one case, each once it echoed `echoBytes`, then checks
+ * them and the tunnel's memory.
+ */
+export function measureScale(benchCase: BenchCase, connections: number, echoBytes: number, skip?: string): Promise<ScaleResult> {
   return runCase(
     benchCase,
     async () => {
@@ -73,12 +84,12 @@ export function measureScale(benchCase: BenchCase, connections: number, skip?: s
       const sockets: net.Socket[] = [];
       const start = performance.now();
       try {
-        await within(openAll(path.entrancePort, connections, sockets), OPEN_TIMEOUT_MS, `${connections} connections to open`);
+        await within(openAll(path.entrancePort, connections, echoBytes, sockets), OPEN_TIMEOUT_MS, `${connections} connections to open`);
         const openSeconds = (performance.now() - start) / 1000;
         // Let freshly freed start-up garbage go before reading RSS.
         await new Promise((resolve) => setTimeout(resolve, 1000));
         const after = path.pids.map(rssKiB);
-        const answered = await within(Promise.allSettled(sockets.map(echoByte)), OPEN_TIMEOUT_MS, 'every connection to echo');
+        const answered = await within(Promise.allSettled(sockets.map((socket) => echo(socket, 1))), OPEN_TIMEOUT_MS, 'every connection to echo');
         return {
           connections,
           openSeconds,
@@ -93,9 +104,9 @@ export function measureScale(benchCase: BenchCase, connections: number, skip?: s
   );
 }
 
-async function openAll(port: number, connections: number, sockets: net.Socket[]): Promise<void> {
+async function openAll(port: number, connections: number, echoBytes: number, sockets: net.Socket[]): Promise<void> {
   while (sockets.length < connections) {
     const batch = Math.min(BATCH, connections - sockets.length);
-    sockets.push(...(await Promise.all(Array.from({ length: batch }, () => openEchoed(port)))));
+    sockets.push(...(await Promise.all(Array.from({ length: batch }, () => openEchoed(port, echoBytes)))));
   }
 }
