@@ -12,8 +12,8 @@
 import type net from 'node:net';
 import { currentReadBuffer, replaceReadBuffer } from './socket-onread.js';
 
-/** How often the held buffers are looked at: a socket idle for one to two of these gives its back. */
-export const SWEEP_MS = 1000;
+/** How often the held buffers are looked at: a socket idle for one to two of these gives its buffer back. */
+const SWEEP_MS = 1000;
 
 /**
  * Each give-back leaves about 50 bytes with the socket's handle (socket-onread.ts): after this
