@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeKey, runSsh, writeSshConfig } from './support/openssh.js';
@@ -84,6 +84,16 @@ describe('the ssh section of the config file', () => {
     assert.equal(code, 2, output);
     assert.match(output, /NETUNNEL_SSH: missing required property "authorized_keys"/);
     assert.doesNotMatch(output, /listening/);
+  });
+
+  test('a corrupt host key file is refused with a line saying how to get a new one, and left as it was', async () => {
+    const hostKey = join(dir, 'corrupt_host_key');
+    const corrupt = '-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----\n';
+    await writeFile(hostKey, corrupt, { mode: 0o600 });
+    const { code, output } = await refusal(['--ssh-port', '0', '--ssh-authorized-keys', join(dir, 'authorized_keys'), '--ssh-host-key', hostKey]);
+    assert.equal(code, 2, output);
+    assert.match(output, new RegExp(`SSH host key ${hostKey} is not a valid private key: .*; remove the file to have a new one generated`));
+    assert.equal(await readFile(hostKey, 'utf8'), corrupt);
   });
 
   test('"enabled": false leaves the front door off', async () => {
