@@ -1,11 +1,11 @@
 import { once } from 'node:events';
-import type net from 'node:net';
 import { connect } from '../test/support/sockets.js';
 import type { BenchCase } from './cases.js';
 import { percentiles } from './percentile.js';
 import type { Percentiles } from './percentile.js';
 import { runCase } from './run-case.js';
 import type { RowBase } from './run-case.js';
+import { ECHO_TIMEOUT_MS, echoed } from './echo.js';
 import { startFarEnd } from './traffic.js';
 import { within } from './within.js';
 
@@ -24,36 +24,6 @@ export interface LatencyFigures {
 }
 
 export type LatencyResult = RowBase & Partial<LatencyFigures>;
-
-const ECHO_TIMEOUT_MS = 10_000;
-
-/** Sends `payload` and resolves once as many bytes came back (the far end echoes). */
-function echoed(socket: net.Socket, payload: Buffer): Promise<void> {
-  return within(
-    new Promise<void>((resolve, reject) => {
-      let got = 0;
-      const onData = (chunk: Buffer) => {
-        got += chunk.length;
-        if (got < payload.length) return;
-        done();
-        resolve();
-      };
-      const onClose = () => {
-        done();
-        reject(new Error(`connection closed after ${got} of ${payload.length} echoed bytes`));
-      };
-      const done = () => {
-        socket.off('data', onData);
-        socket.off('close', onClose);
-      };
-      socket.on('data', onData);
-      socket.once('close', onClose);
-      socket.write(payload);
-    }),
-    ECHO_TIMEOUT_MS,
-    'an echo',
-  );
-}
 
 async function roundTrips(port: number, count: number): Promise<number[]> {
   const socket = await connect(port);

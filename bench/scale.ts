@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import { connect } from '../test/support/sockets.js';
 import type { BenchCase } from './cases.js';
+import { echoed } from './echo.js';
 import { runCase } from './run-case.js';
 import type { RowBase } from './run-case.js';
 import { startFarEnd } from './traffic.js';
@@ -22,6 +23,7 @@ export type ScaleResult = RowBase & Partial<ScaleFigures>;
 /** Connections opened at once: a burst, not a flood the kernel's accept backlog would drop. */
 const BATCH = 100;
 const OPEN_TIMEOUT_MS = 120_000;
+const ONE_BYTE = Buffer.from('x');
 
 export function rssKiB(pid: number): number {
   const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
@@ -29,26 +31,12 @@ export function rssKiB(pid: number): number {
   return Number(match[1]);
 }
 
-/** Opens one connection and waits for the echo of `bytes`, so that the whole path exists (and carried them). */
-async function openEchoed(port: number, bytes: number): Promise<net.Socket> {
+/** Opens one connection and waits for the echo of `payload`, so that the whole path exists (and carried it). */
+async function openEchoed(port: number, payload: Buffer): Promise<net.Socket> {
   const socket = await connect(port);
   socket.on('error', () => {});
-  await echo(socket, bytes);
+  await echoed(socket, payload, OPEN_TIMEOUT_MS);
   return socket;
-}
-
-function echo(socket: net.Socket, bytes: number): Promise<void> {
-  return new Promise((resolve) => {
-    let echoed = 0;
-    const onData = (chunk: Buffer) => {
-      echoed += chunk.length;
-      if (echoed < bytes) return;
-      socket.off('data', onData);
-      resolve();
-    };
-    socket.on('data', onData);
-    socket.write(Buffer.alloc(bytes, 'x'));
-  });
 }
 
 /** Descriptors a tunnel process needs for `connections` held open: 2 each, plus its own. */
@@ -84,12 +72,12 @@ export function measureScale(benchCase: BenchCase, connections: number, echoByte
       const sockets: net.Socket[] = [];
       const start = performance.now();
       try {
-        await within(openAll(path.entrancePort, connections, echoBytes, sockets), OPEN_TIMEOUT_MS, `${connections} connections to open`);
+        await within(openAll(path.entrancePort, connections, Buffer.alloc(echoBytes, 'x'), sockets), OPEN_TIMEOUT_MS, `${connections} connections to open`);
         const openSeconds = (performance.now() - start) / 1000;
         // Let freshly freed start-up garbage go before reading RSS.
         await new Promise((resolve) => setTimeout(resolve, 1000));
         const after = path.pids.map(rssKiB);
-        const answered = await within(Promise.allSettled(sockets.map((socket) => echo(socket, 1))), OPEN_TIMEOUT_MS, 'every connection to echo');
+        const answered = await within(Promise.allSettled(sockets.map((socket) => echoed(socket, ONE_BYTE, OPEN_TIMEOUT_MS))), OPEN_TIMEOUT_MS, 'every connection to echo');
         return {
           connections,
           openSeconds,
@@ -104,9 +92,9 @@ export function measureScale(benchCase: BenchCase, connections: number, echoByte
   );
 }
 
-async function openAll(port: number, connections: number, echoBytes: number, sockets: net.Socket[]): Promise<void> {
+async function openAll(port: number, connections: number, payload: Buffer, sockets: net.Socket[]): Promise<void> {
   while (sockets.length < connections) {
     const batch = Math.min(BATCH, connections - sockets.length);
-    sockets.push(...(await Promise.all(Array.from({ length: batch }, () => openEchoed(port, echoBytes)))));
+    sockets.push(...(await Promise.all(Array.from({ length: batch }, () => openEchoed(port, payload)))));
   }
 }

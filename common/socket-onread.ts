@@ -41,8 +41,9 @@ export function setOnread(socket: net.Socket, onread: OnRead): boolean {
 export function replaceReadBuffer(socket: net.Socket, buffer: Buffer): boolean {
   const slots = onreadSlots(socket);
   const handle = readHandle(socket);
-  if (!slots || !handle || !currentReadBuffer(socket)) return false;
-  (socket as unknown as Record<symbol, unknown>)[slots.buffer] = buffer;
+  const target = socket as unknown as Record<symbol, unknown>;
+  if (!slots || !handle || !(target[slots.buffer] instanceof Uint8Array)) return false;
+  target[slots.buffer] = buffer;
   handle.useUserBuffer(buffer);
   return true;
 }

@@ -1,13 +1,13 @@
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Connection } from 'ssh2';
 import { errorMessage } from '../../common/errors.js';
+import { useLargeReads } from '../../common/large-reads.js';
 import type { Logger } from '../../common/logger.js';
 import type { Traffic } from '../../common/traffic.js';
 import type { TunnelRegistry } from '../tunnel-registry.js';
 import { normalizeAddress } from './authorized-keys.js';
 import { AuthorizedKeysFile } from './authorized-keys-file.js';
 import { coalesceWrites } from './coalesced-writes.js';
-import { useLargeReads } from '../../common/large-reads.js';
 import { loadHostKey } from './host-key.js';
 import { DEFAULT_MAX_CIRCUITS_PER_KEY, DEFAULT_MAX_FORWARDS_PER_KEY, PerKeyLimit } from './key-limits.js';
 import { SshConnection } from './ssh-connection.js';
