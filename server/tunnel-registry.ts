@@ -47,6 +47,14 @@ interface Registration {
 const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
 const INDEXED = /^(.*)~(\d+)$/;
 
+/**
+ * Names compare as host names do, whatever their case: OpenSSH lowercases the host it is
+ * given before it asks for `-J`'s jump, so `Office` must be reachable as `office`.
+ */
+function keyOf(name: string): string {
+  return name.toLowerCase();
+}
+
 /** True if `name` may be registered (the characters OpenSSH accepts in host names, no `~`). */
 export function isValidName(name: string): boolean {
   return NAME_PATTERN.test(name) && !name.startsWith('-');
@@ -59,7 +67,7 @@ export function isValidName(name: string): boolean {
  * are ranked by their first (oldest) port registration, so `name~N` picks an owner, not a port.
  */
 export class TunnelRegistry {
-  /** Per name, registrations newest first. */
+  /** Per name (keyOf), registrations newest first. */
   private readonly byName = new Map<string, Registration[]>();
   private readonly all = new Set<Registration>();
 
@@ -73,11 +81,12 @@ export class TunnelRegistry {
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new NetunnelError('BAD_REQUEST', `Invalid virtual port ${port}: use 1-65535`);
     }
-    const registration: Registration = { names: [...new Set(names)], port, provider, owner, since: new Date(), active: true };
+    const unique = names.filter((name, i) => names.findIndex((other) => keyOf(other) === keyOf(name)) === i);
+    const registration: Registration = { names: unique, port, provider, owner, since: new Date(), active: true };
     for (const name of registration.names) {
-      const list = this.byName.get(name) ?? [];
+      const list = this.byName.get(keyOf(name)) ?? [];
       list.unshift(registration);
-      this.byName.set(name, list);
+      this.byName.set(keyOf(name), list);
     }
     this.all.add(registration);
     return {
@@ -86,11 +95,11 @@ export class TunnelRegistry {
         registration.active = false;
         this.all.delete(registration);
         for (const name of registration.names) {
-          const list = this.byName.get(name);
+          const list = this.byName.get(keyOf(name));
           if (!list) continue;
           const rest = list.filter((r) => r !== registration);
-          if (rest.length === 0) this.byName.delete(name);
-          else this.byName.set(name, rest);
+          if (rest.length === 0) this.byName.delete(keyOf(name));
+          else this.byName.set(keyOf(name), rest);
         }
       },
     };
@@ -106,6 +115,13 @@ export class TunnelRegistry {
   has(target: string): boolean {
     const match = INDEXED.exec(target);
     return this.owners(match ? match[1]! : target).length > (match ? Number(match[2]) : 0);
+  }
+
+  /** Every port registered under any of `names`, by anyone. */
+  portsUnder(names: readonly string[]): Set<number> {
+    const ports = new Set<number>();
+    for (const name of names) for (const registration of this.byName.get(keyOf(name)) ?? []) ports.add(registration.port);
+    return ports;
   }
 
   /** The provider for `name[~N]:port`; throws NOT_FOUND saying why there is none. */
@@ -160,7 +176,7 @@ export class TunnelRegistry {
     const groups: Registration[][] = [];
     const byOwner = new Map<OwnerInfo, Registration[]>();
     // Oldest first, so that an owner ranks by its first registration.
-    for (const registration of [...(this.byName.get(name) ?? [])].reverse()) {
+    for (const registration of [...(this.byName.get(keyOf(name)) ?? [])].reverse()) {
       let group = byOwner.get(registration.owner);
       if (!group) {
         group = [];

@@ -6,6 +6,7 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import ssh2 from '../server/ssh/ssh2.js';
 import { makeKey, runSsh, startExecServer, startSwitchboard } from './support/openssh.js';
 import type { SshProcess, Switchboard } from './support/openssh.js';
 import { echoServer, exchange, listen, randomBytes, requestReplyServer, sha256, waitUntil } from './support/sockets.js';
@@ -23,6 +24,7 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
   let listenKey: string;
   let initKey: string;
   let fromKey: string;
+  let twoLinesKey: string;
   const servers: TestServer[] = [];
 
   const ssh = (key: string, user: string, args: string[], input?: Buffer): SshProcess => board.ssh(key, user, args, input);
@@ -36,15 +38,18 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
   };
 
   before(async () => {
-    board = await startSwitchboard({ listen_key: 'ed25519', init_key: 'ed25519', from_key: 'ecdsa' }, (keys) => [
+    board = await startSwitchboard({ listen_key: 'ed25519', init_key: 'ed25519', from_key: 'ecdsa', two_lines_key: 'ed25519' }, (keys) => [
       `access="listen" ${keys.listen_key!.pub}`,
       `access="initiate" ${keys.init_key!.pub}`,
       `from="10.0.0.0/8",access="initiate" ${keys.from_key!.pub}`,
+      `from="10.0.0.0/8",access="initiate" ${keys.two_lines_key!.pub}`,
+      `access="listen" ${keys.two_lines_key!.pub}`,
     ]);
     ({ dir } = board);
     listenKey = board.keys.listen_key!.path;
     initKey = board.keys.init_key!.path;
     fromKey = board.keys.from_key!.path;
+    twoLinesKey = board.keys.two_lines_key!.path;
     echo = await echoServer();
     replyA = await requestReplyServer((r) => Buffer.concat([Buffer.from('A:'), r]));
     replyB = await requestReplyServer((r) => Buffer.concat([Buffer.from('B:'), r]));
@@ -180,6 +185,55 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
     assert.match(w.stderr(), /Permission denied \(publickey\)/);
   });
 
+  test("of two lines with the same key, the first whose from= admits the client is used, and only its options", async () => {
+    const l = ssh(twoLinesKey, 'twolines', ['-N', '-R', `22:localhost:${replyA.port}`]);
+    try {
+      await waitUntil(() => resolves('twolines', 22) || l.child.exitCode !== null, 15_000, 'the second line to admit the listener');
+      assert.equal(l.child.exitCode, null, l.stderr());
+      const w = ssh(twoLinesKey, 'initiator', ['-W', 'twolines:22'], Buffer.alloc(0));
+      assert.equal(await w.exited, 255);
+      assert.match(w.stderr(), /administratively prohibited: initiate permission required/);
+    } finally {
+      await l.kill();
+    }
+  });
+
+  test('names match whatever their case, as host names do', async () => {
+    const l = await listener('Office', 22, replyA.port);
+    try {
+      for (const name of ['office', 'OFFICE']) {
+        const w = ssh(initKey, 'initiator', ['-W', `${name}:22`], Buffer.from(name));
+        assert.equal(await w.exited, 0, w.stderr());
+        assert.equal(w.stdout().toString(), `A:${name}`);
+      }
+    } finally {
+      await l.kill();
+    }
+  });
+
+  test('a listener that leaves while a circuit is opening is reported gone, not refusing', async () => {
+    const privateKey = await readFile(listenKey);
+    const leaving = new ssh2.Client();
+    const asked = new Promise<void>((resolve) => leaving.on('tcp connection', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      leaving.once('error', reject);
+      leaving.once('ready', () => leaving.forwardIn('localhost', 22, (err) => (err ? reject(err) : resolve())));
+      leaving.connect({ host: '127.0.0.1', port: board.door.port, username: 'leaving', privateKey });
+    });
+    const w = ssh(initKey, 'initiator', ['-W', 'leaving:22'], Buffer.alloc(0));
+    // The open reached the listener, which neither accepts nor refuses it: it leaves.
+    await asked;
+    leaving.destroy();
+    assert.equal(await w.exited, 255);
+    assert.match(w.stderr(), /open failed: connect failed: the listener's SSH connection closed/);
+  });
+
+  test('a shell session (a listener without -N) ends at the end of its input', async () => {
+    const shell = ssh(listenKey, 'shelly', ['-T'], Buffer.alloc(0));
+    assert.equal(await shell.exited, 0, shell.stderr());
+    assert.match(shell.stdout().toString(), /no shell here/);
+  });
+
   test('authorized_keys edited while the server runs takes effect; a bad line is skipped', async () => {
     const fresh = makeKey(dir, 'fresh_key');
     const l = await listener('edit', 22, replyA.port);
@@ -201,23 +255,37 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
     assert.match(dupPort.stderr(), /remote port forwarding failed for listen port 22/);
   });
 
-  test('-R 0 gets a virtual port allocated and reported (RFC 4254 §7.1), reachable by name', async () => {
-    const zero = ssh(listenKey, 'zero', ['-N', '-R', `0:localhost:${replyA.port}`]);
-    await waitUntil(() => /Allocated port \d+/.test(zero.stderr()) || zero.child.exitCode !== null, 15_000, 'the allocated port');
-    const port = Number(/Allocated port (\d+) for remote forward to localhost:/.exec(zero.stderr())?.[1]);
-    assert.ok(port >= 49152 && port <= 65535, zero.stderr());
+  test('-R 0 gets a virtual port allocated and reported (RFC 4254 §7.1), reachable by name; a second listener of the name gets another', async () => {
+    const allocated = async (target: number) => {
+      const zero = ssh(listenKey, 'zero', ['-N', '-R', `0:localhost:${target}`]);
+      await waitUntil(() => /Allocated port \d+/.test(zero.stderr()) || zero.child.exitCode !== null, 15_000, 'the allocated port');
+      return { zero, port: Number(/Allocated port (\d+) for remote forward to localhost:/.exec(zero.stderr())?.[1]) };
+    };
+    const first = await allocated(replyA.port);
+    const second = await allocated(replyB.port);
     try {
-      const w = ssh(initKey, 'initiator', ['-W', `zero:${port}`], Buffer.from('dyn'));
-      assert.equal(await w.exited, 0, w.stderr());
-      assert.equal(w.stdout().toString(), 'A:dyn');
+      assert.ok(first.port >= 49152 && first.port <= 65535, first.zero.stderr());
+      assert.ok(second.port >= 49152 && second.port <= 65535, second.zero.stderr());
+      // With the same port, the older listener's reported port would lead to the newer one.
+      assert.notEqual(first.port, second.port);
+      for (const [target, reply] of [[`zero:${second.port}`, 'B:dyn'], [`zero~1:${first.port}`, 'A:dyn']] as const) {
+        const w = ssh(initKey, 'initiator', ['-W', target], Buffer.from('dyn'));
+        assert.equal(await w.exited, 0, w.stderr());
+        assert.equal(w.stdout().toString(), reply);
+      }
+      const shadowed = ssh(initKey, 'initiator', ['-W', `zero:${first.port}`], Buffer.alloc(0));
+      assert.equal(await shadowed.exited, 255);
+      assert.match(shadowed.stderr(), new RegExp(`Unknown port ${first.port} on "zero"`));
     } finally {
-      await zero.kill();
+      await first.zero.kill();
+      await second.zero.kill();
     }
   });
 
   test('ssh -J through the switchboard reaches an SSH server behind a listener', async () => {
     const target = await startExecServer();
-    const gw = await listener('jumpgw', 22, target.port);
+    // OpenSSH lowercases the host it jumps to: the mixed-case name must still be found.
+    const gw = await listener('JumpGW', 22, target.port);
     try {
       const config = join(dir, 'ssh_config_jump');
       const hosts = [
@@ -236,6 +304,48 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
       assert.equal(jump.stdout().toString(), 'ran: echo through the door\n');
     } finally {
       await gw.kill();
+      await target.close();
+    }
+  });
+});
+
+describe('SSH front door: clients that stop answering (real OpenSSH, stopped with SIGSTOP)', () => {
+  /** A listener `user` registered on port 22, then frozen; `thaw` lets it go on (and be killed). */
+  const frozenListener = async (board: Switchboard, target: number, user: string) => {
+    const p = board.ssh(board.keys.listen_key!.path, user, ['-N', '-R', `22:localhost:${target}`]);
+    await waitUntil(() => board.resolves(user, 22) || p.child.exitCode !== null, 15_000, `listener ${user} to register`);
+    assert.equal(p.child.exitCode, null, p.stderr());
+    p.child.kill('SIGSTOP');
+    return { thaw: () => p.child.kill('SIGCONT') };
+  };
+  const listenOnly = (keys: Switchboard['keys']) => [`access="listen" ${keys.listen_key!.pub}`];
+
+  test('unanswered keepalives drop the client, and its ports with it', async () => {
+    const board = await startSwitchboard({ listen_key: 'ed25519' }, listenOnly, { keepalive: { intervalMs: 200, countMax: 2 } });
+    const target = await echoServer();
+    const frozen = await frozenListener(board, target.port, 'icecube');
+    try {
+      await waitUntil(() => !board.resolves('icecube', 22), 15_000, 'the frozen listener to be dropped');
+      assert.match(board.logs(), /icecube .* stopped answering keepalives/);
+      await waitUntil(() => board.door.connectionCount === 0, 10_000, 'its connection to close');
+    } finally {
+      frozen.thaw();
+      await board.close();
+      await target.close();
+    }
+  });
+
+  test('closing the door does not wait for a frozen client', async () => {
+    const board = await startSwitchboard({ listen_key: 'ed25519' }, listenOnly);
+    const target = await echoServer();
+    const frozen = await frozenListener(board, target.port, 'glacier');
+    try {
+      const closed = await Promise.race([board.door.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 15_000))]);
+      assert.equal(closed, 'closed');
+      await waitUntil(() => !board.resolves('glacier', 22), 5_000, 'its port to go');
+    } finally {
+      frozen.thaw();
+      await board.close();
       await target.close();
     }
   });

@@ -85,6 +85,32 @@ describe('tunnel registry', () => {
     ]);
   });
 
+  test('names match whatever their case, as host names do; list keeps the spelling registered', () => {
+    const registry = new TunnelRegistry();
+    const older = provider();
+    const newer = provider();
+    const first = registry.register(['Office', 'OFFICE', 'Desk'], 22, older, owner('a'));
+    registry.register(['office'], 22, newer, owner('b'));
+    assert.equal(registry.resolve('OFFICE', 22), newer);
+    assert.equal(registry.resolve('Office~1', 22), older);
+    assert.equal(registry.resolve('desk', 22), older);
+    assert.equal(registry.has('oFFice~1'), true);
+    assert.deepEqual(registry.list().map((r) => [r.name, r.aliases]), [['office', []], ['Office~1', ['Desk']]]);
+    first.unregister();
+    assert.equal(registry.has('office~1'), false);
+    assert.equal(registry.find('Desk', 22), undefined);
+  });
+
+  test('portsUnder lists the ports anyone holds under any of the names', () => {
+    const registry = new TunnelRegistry();
+    registry.register(['gw'], 22, provider(), owner('a'));
+    registry.register(['GW', 'other'], 49152, provider(), owner('b'));
+    registry.register(['unrelated'], 80, provider(), owner('c'));
+    assert.deepEqual([...registry.portsUnder(['gw'])].sort(), [22, 49152]);
+    assert.deepEqual([...registry.portsUnder(['other', 'nobody'])], [49152]);
+    assert.deepEqual([...registry.portsUnder(['nobody'])], []);
+  });
+
   test('rejects invalid names and ports', () => {
     const registry = new TunnelRegistry();
     assert.throws(() => registry.register(['bad name'], 22, provider(), owner('a')), /Invalid endpoint name/);

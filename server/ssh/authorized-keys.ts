@@ -249,13 +249,14 @@ export function fromAllows(key: AuthorizedKey, ip: string): boolean {
   return key.from.every((patterns) => listMatches(patterns, address));
 }
 
-/** True if the key's `permitopen=` options (if any) allow `host:port`. */
+/** True if the key's `permitopen=` options (if any) allow `host:port`; host names match whatever their case, as registry names do. */
 export function permitOpenAllows(key: AuthorizedKey, host: string, port: number): boolean {
   if (key.permitOpen.length === 0) return true;
-  return key.permitOpen.some((p) => p.host === host && (p.port === '*' || p.port === port));
+  const wanted = host.toLowerCase();
+  return key.permitOpen.some((p) => p.host.toLowerCase() === wanted && (p.port === '*' || p.port === port));
 }
 
-/** The key in the list whose public blob equals `data` (constant-time compare), if any. */
-export function findKey(keys: AuthorizedKey[], algo: string, data: Buffer): AuthorizedKey | undefined {
-  return keys.find((k) => k.type === algo && k.publicSSH.length === data.length && timingSafeEqual(k.publicSSH, data));
+/** The lines whose public blob equals `data` (constant-time compare), in file order. */
+export function linesWithKey(keys: AuthorizedKey[], algo: string, data: Buffer): AuthorizedKey[] {
+  return keys.filter((k) => k.type === algo && k.publicSSH.length === data.length && timingSafeEqual(k.publicSSH, data));
 }

@@ -46,11 +46,17 @@ export function handleSession(session: Session, key: () => AuthorizedKey | undef
     channel.on('error', () => {});
     // A listener that forgot -N keeps its forwards while this session is open.
     channel.write(`netunnel SSH front door: no shell here; this session keeps your forwards open. Ctrl-C or Ctrl-D ends it.\r\n`);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      channel.exit(0);
+      channel.end();
+    };
+    // With a pty, Ctrl-C and Ctrl-D arrive as bytes; without one, Ctrl-D is the end of input.
     channel.on('data', (data: Buffer) => {
-      if (data.includes(3) || data.includes(4)) {
-        channel.exit(0);
-        channel.end();
-      }
+      if (data.includes(3) || data.includes(4)) end();
     });
+    channel.on('end', end);
   });
 }

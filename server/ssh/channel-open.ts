@@ -28,8 +28,18 @@ export function rejectWithReason(client: Connection, reject: () => void, reason:
   }
 }
 
+/** Where a forwarded-tcpip channel goes: the listening client, its bind address and port. */
+export interface ForwardedTarget {
+  client: Connection;
+  bindAddr: string;
+  port: number;
+  /** True once the client's connection closed. */
+  gone: () => boolean;
+}
+
 /** Opens a forwarded-tcpip channel to a listening client, echoing its bind address byte for byte. */
-export function openForwarded(client: Connection, bindAddr: string, port: number, originator: { host: string; port: number }, timeoutMs: number): Promise<Duplex> {
+export function openForwarded(target: ForwardedTarget, originator: { host: string; port: number }, timeoutMs: number): Promise<Duplex> {
+  const { client, bindAddr, port } = target;
   return new Promise((resolve, reject) => {
     let done = false;
     const timer = setTimeout(() => {
@@ -44,6 +54,12 @@ export function openForwarded(client: Connection, bindAddr: string, port: number
           return;
         }
         done = true;
+        // ssh2 fails the opens still pending when a connection closes ("No response from
+        // server"): the listener did not refuse, it left.
+        if (err && target.gone()) {
+          reject(new NetunnelError('CHANNEL_CLOSED', "the listener's SSH connection closed"));
+          return;
+        }
         if (err) {
           reject(new NetunnelError('REMOTE_ERROR', `the listener refused: ${err.message.replace(/^\(SSH\) Channel open failure: /, '') || 'no reason given'}`));
           return;

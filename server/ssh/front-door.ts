@@ -8,6 +8,7 @@ import type { TunnelRegistry } from '../tunnel-registry.js';
 import { normalizeAddress } from './authorized-keys.js';
 import { AuthorizedKeysFile } from './authorized-keys-file.js';
 import { coalesceWrites } from './coalesced-writes.js';
+import { hangUp } from './hang-up.js';
 import { loadHostKey } from './host-key.js';
 import { DEFAULT_MAX_CIRCUITS_PER_KEY, DEFAULT_MAX_FORWARDS_PER_KEY, PerKeyLimit } from './key-limits.js';
 import { SshConnection } from './ssh-connection.js';
@@ -36,6 +37,11 @@ export interface SshFrontDoorOptions {
   maxForwardsPerKey?: number;
   /** Circuits one key may have open (or opening) at once, over all its connections. */
   maxCircuitsPerKey?: number;
+  /**
+   * Keepalive probes to each client: one after `intervalMs` of silence, and the client is
+   * dropped after `countMax` unanswered ones. Default: ssh2's, 15 s and 3.
+   */
+  keepalive?: { intervalMs: number; countMax: number };
   /** Counts the circuits and their bytes, for metrics. */
   traffic?: Traffic;
   /** Called for each connection that ends without having authenticated. */
@@ -88,7 +94,8 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
     ...(options.traffic ? { traffic: options.traffic } : {}),
     ...(options.onAuthFailure ? { onAuthFailure: options.onAuthFailure } : {}),
   };
-  const server = new ssh2.Server({ hostKeys: [hostKey.key], ident: 'netunnel' }, (client, info) => new SshConnection(client, info, door, logger));
+  const keepalive = options.keepalive ? { keepaliveInterval: options.keepalive.intervalMs, keepaliveCountMax: options.keepalive.countMax } : {};
+  const server = new ssh2.Server({ hostKeys: [hostKey.key], ident: 'netunnel', ...keepalive }, (client, info) => new SshConnection(client, info, door, logger));
 
   server.on('error', (err: Error) => logger.error({ err: errorMessage(err) }, 'SSH server error'));
   await new Promise<void>((resolve, reject) => {
@@ -125,7 +132,7 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
     stopListening: () => netServer?.close(),
     close: () =>
       new Promise<void>((resolve) => {
-        for (const client of clients) client.end();
+        for (const client of clients) hangUp(client);
         server.close(() => resolve());
       }),
   };

@@ -7,10 +7,11 @@ import { splice } from '../../common/splice.js';
 import type { Traffic } from '../../common/traffic.js';
 import type { OwnerInfo, RegistrationHandle, TunnelRegistry } from '../tunnel-registry.js';
 import { openAgentChannel } from './agent-channel.js';
-import { findKey, fingerprintOf, fromAllows, normalizeAddress, permitOpenAllows } from './authorized-keys.js';
+import { fingerprintOf, fromAllows, linesWithKey, normalizeAddress, permitOpenAllows } from './authorized-keys.js';
 import type { AuthorizedKey } from './authorized-keys.js';
 import type { AuthorizedKeysFile } from './authorized-keys-file.js';
 import { handleSession } from './builtin-session.js';
+import { hangUp } from './hang-up.js';
 import { ADMINISTRATIVELY_PROHIBITED, CONNECT_FAILED, RESOURCE_SHORTAGE, openForwarded, rejectWithReason } from './channel-open.js';
 import { channelStream } from './channel-stream.js';
 import type { PerKeyLimit } from './key-limits.js';
@@ -52,8 +53,8 @@ function dropForward(forward: Forward): void {
 /** Virtual ports handed out for `-R 0:...` (RFC 4254 §7.1): IANA's dynamic range. */
 const DYNAMIC_PORTS = { first: 49152, last: 65535 };
 
-/** The first dynamic port this connection does not forward yet. */
-function allocatePort(taken: ReadonlyMap<number, unknown>): number | undefined {
+/** The first dynamic port not in `taken`. */
+function allocatePort(taken: ReadonlySet<number>): number | undefined {
   for (let port = DYNAMIC_PORTS.first; port <= DYNAMIC_PORTS.last; port++) if (!taken.has(port)) return port;
   return undefined;
 }
@@ -85,7 +86,16 @@ export class SshConnection {
     this.#log = logger.child({ ssh: `${this.#address}:${info.port}` });
     this.#owner = { kind: 'ssh', address: this.#address };
     door.clients.add(client);
-    client.on('error', (err) => this.#log.debug({ err: errorMessage(err) }, 'SSH connection error'));
+    client.on('error', (err: Error & { level?: string }) => {
+      // ssh2 ends the connection itself after a keepalive timeout, and waits for a FIN that a
+      // client which stopped answering never sends.
+      if (err.level === 'client-timeout') {
+        this.#log.info(`SSH client ${this.#describe()} stopped answering keepalives; disconnecting`);
+        hangUp(client);
+        return;
+      }
+      this.#log.debug({ err: errorMessage(err) }, 'SSH connection error');
+    });
     client.on('close', () => this.#closed());
     client.on('authentication', (ctx) => this.#authenticate(ctx));
     client.on('ready', () => this.#ready());
@@ -120,17 +130,19 @@ export class SshConnection {
     if (++this.#attempts > this.#door.maxAuthAttempts * 2) {
       log.info('Too many SSH authentication attempts; disconnecting');
       ctx.reject(['publickey']);
-      this.#client.end();
+      hangUp(this.#client);
       return;
     }
-    const found = findKey(this.#door.authorized.current(), ctx.key.algo, ctx.key.data);
-    if (!found) {
+    const lines = linesWithKey(this.#door.authorized.current(), ctx.key.algo, ctx.key.data);
+    if (lines.length === 0) {
       log.debug({ user: ctx.username, key: fingerprintOf(ctx.key.data) }, 'Rejecting unknown SSH key');
       ctx.reject(['publickey']);
       return;
     }
-    if (!fromAllows(found, this.#address)) {
-      log.info({ user: ctx.username, key: found.fingerprint }, `SSH key refused: from= does not allow ${this.#address}`);
+    // As sshd: the first line with this key whose from= admits the client is the one used.
+    const found = lines.find((line) => fromAllows(line, this.#address));
+    if (!found) {
+      log.info({ user: ctx.username, key: lines[0]!.fingerprint }, `SSH key refused: from= does not allow ${this.#address}`);
       ctx.reject(['publickey']);
       return;
     }
@@ -172,13 +184,14 @@ export class SshConnection {
       if (!key.access.has('listen')) return no('no access="listen" permission');
       if (key.noPortForwarding) return no('no-port-forwarding is set for this key');
       if (this.#forwards.has(info.bindPort)) return no(`port ${info.bindPort} is already forwarded on this connection`);
-      const port = info.bindPort === 0 ? allocatePort(this.#forwards) : info.bindPort;
-      if (port === undefined) return no('no dynamic port is left on this connection');
+      const port = info.bindPort === 0 ? this.#freeDynamicPort() : info.bindPort;
+      if (port === undefined) return no('no dynamic port is left under these names');
       const bindAddr = info.bindAddr;
       let release: (() => void) | undefined;
       try {
         release = this.#door.forwardLimit.take(key.fingerprint);
-        const provider = { open: (originator: { host: string; port: number }) => openForwarded(this.#client, bindAddr, port, originator, this.#door.openTimeoutMs) };
+        const target = { client: this.#client, bindAddr, port, gone: () => !this.#door.clients.has(this.#client) };
+        const provider = { open: (originator: { host: string; port: number }) => openForwarded(target, originator, this.#door.openTimeoutMs) };
         const handle = this.#door.registry.register(this.#names(), port, provider, this.#owner);
         this.#forwards.set(port, { bindAddr, port, handle, release });
       } catch (err) {
@@ -197,6 +210,16 @@ export class SshConnection {
       return ok();
     }
     return no('not supported');
+  }
+
+  /**
+   * For `-R 0`: a port no one holds under this connection's names, so the port reported back
+   * reaches this client, not a newer or older listener of the same name.
+   */
+  #freeDynamicPort(): number | undefined {
+    const taken = this.#door.registry.portsUnder(this.#names());
+    for (const port of this.#forwards.keys()) taken.add(port);
+    return allocatePort(taken);
   }
 
   /** `direct-tcpip` (ssh -W, -L, -D, -J): a circuit to a destination resolved through the registry. */
