@@ -108,6 +108,30 @@ describe('heartbeat', () => {
     }
   });
 
+  test('a peer that stopped reading is not judged, and tells the other side it is alive', async () => {
+    // Each side's own heartbeat, as the server and the client run them.
+    const heartbeat = new Heartbeat({ intervalMs: 100, timeoutMs: 100 });
+    const [reading, stalled, close] = await websocketPair();
+    try {
+      heartbeat.watch(reading);
+      heartbeat.watch(stalled);
+      // A slow reader's stream pauses its websocket: the pings of `reading` go unanswered.
+      stalled.pause();
+      let pongs = 0;
+      reading.on('pong', () => pongs++);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(reading.readyState, WebSocket.OPEN, 'the reading side kept the websocket');
+      assert.equal(stalled.readyState, WebSocket.OPEN, 'the stalled side kept the websocket');
+      assert.ok(pongs >= 3, `the stalled side sent ${pongs} unsolicited pongs`);
+      stalled.resume();
+    } finally {
+      heartbeat.close();
+      reading.terminate();
+      stalled.terminate();
+      await close();
+    }
+  });
+
   test('the server drops a client that stops answering, and releases its tunnels', async () => {
     const server = await startServer({}, { heartbeat: { intervalMs: 200, timeoutMs: 200 } });
     try {
