@@ -1,3 +1,4 @@
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeRecycled } from './recycled-reads.js';
 import type { Traffic } from './traffic.js';
@@ -46,8 +47,9 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
     const onClose = (side: Duplex, other: Duplex) => () => {
       const error = side.errored ?? undefined;
       if (error) result.error ??= error;
-      // An abort travels on as an abort (a data websocket is terminated, not closed cleanly).
-      if (error) other.destroy(error);
+      // An abort travels on as an abort: a data websocket is terminated, not closed cleanly,
+      // and a TCP end is reset, so that its peer cannot take a cut-short stream for a whole one.
+      if (error) abort(other, error);
       else release(other, lingerMs);
       if (--open > 0) return;
       closed?.();
@@ -73,6 +75,11 @@ function pump(src: Duplex, dst: Duplex, count: (bytes: number) => void): void {
   src.once('end', () => {
     if (!dst.destroyed && !dst.writableEnded) dst.end();
   });
+}
+
+function abort(stream: Duplex, error: Error): void {
+  if (stream instanceof net.Socket && !stream.destroyed && !stream.connecting) stream.resetAndDestroy();
+  else stream.destroy(error);
 }
 
 /** The partner is gone: flush and end this side, discard what it still sends, then drop it. */

@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
+import type { NetunnelClient } from '../client/client.js';
+import { connectClient, startServer } from './support/in-process.js';
 import { startClientProcess, startServerProcess } from './support/processes.js';
 import type { ClientProcess, ServerProcess } from './support/processes.js';
 import { connect, echoServer, listen, randomBytes, readAll, sha256, waitUntil } from './support/sockets.js';
@@ -141,4 +143,141 @@ describe('a slow reader keeps memory bounded', () => {
       }
     });
   }
+});
+
+describe('a reader stalled for many heartbeats loses nothing', () => {
+  // Both ends judge every data websocket by this heartbeat: cut off after 200 ms of silence.
+  const heartbeat = { intervalMs: 100, timeoutMs: 100 };
+  const STALL_MS = 2000;
+  const pause = () => new Promise((resolve) => setTimeout(resolve, STALL_MS));
+
+  for (const direction of ['forward', 'reverse'] as const) {
+    const open = (client: NetunnelClient, port: number) =>
+      direction === 'forward'
+        ? client.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: port })
+        : client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: port, remotePort: 0 });
+
+    test(`an exit that stops reading, then resumes, gets every byte and the EOF (${direction})`, async () => {
+      let sink: net.Socket | undefined;
+      const exit = await listen((socket) => {
+        sink = socket;
+        socket.pause();
+      });
+      const server = await startServer({}, { heartbeat });
+      const client = await connectClient(server, { heartbeat });
+      try {
+        const tunnel = await open(client, exit.port);
+        const writer = await connect(tunnel.entrance.port);
+        await waitUntil(() => sink !== undefined, 5000, 'the exit connection');
+        const chunk = randomBytes(MiB);
+        const taken = await writeUntilStalled(writer, chunk, 512 * MiB);
+        writer.end();
+        await pause();
+        const all = await readAll(sink!.resume(), 60_000);
+        assert.equal(all.length, taken);
+        assert.equal(sha256(all), sha256(Buffer.concat(Array.from({ length: taken / MiB }, () => chunk))));
+        writer.destroy();
+      } finally {
+        await client.close();
+        await server.close();
+        await exit.close();
+      }
+    });
+
+    test(`a user who stops reading at the entrance, then resumes, gets every byte and the EOF (${direction})`, async () => {
+      let taken = 0;
+      const chunk = randomBytes(MiB);
+      const flood = await listen((socket) => {
+        void writeUntilStalled(socket, chunk, 512 * MiB).then((bytes) => {
+          taken = bytes;
+          socket.end();
+        });
+      });
+      const server = await startServer({}, { heartbeat });
+      const client = await connectClient(server, { heartbeat });
+      try {
+        const tunnel = await open(client, flood.port);
+        const user = await connect(tunnel.entrance.port);
+        user.pause();
+        await waitUntil(() => taken > 0, 30_000, 'the service to stall');
+        await pause();
+        const all = await readAll(user.resume(), 60_000);
+        assert.equal(all.length, taken);
+        assert.equal(sha256(all), sha256(Buffer.concat(Array.from({ length: taken / MiB }, () => chunk))));
+        user.destroy();
+      } finally {
+        await client.close();
+        await server.close();
+        await flood.close();
+      }
+    });
+  }
+});
+
+describe('an abort reaches the far TCP end as a reset, never as a clean EOF', () => {
+  /** Resolves with how the socket ended: 'end' (a FIN) or the error's code (a reset is ECONNRESET). */
+  const ending = (socket: net.Socket) =>
+    new Promise<string>((resolve) => {
+      socket.once('end', () => resolve('end'));
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+
+  for (const direction of ['forward', 'reverse'] as const) {
+    test(`the service resetting reaches the user as a reset, and the user resetting reaches the service (${direction})`, async () => {
+      let service: net.Socket | undefined;
+      const exit = await listen((socket) => (service = socket));
+      const server = await startServer();
+      const client = await connectClient(server);
+      try {
+        const tunnel = direction === 'forward'
+          ? await client.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: exit.port })
+          : await client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: exit.port, remotePort: 0 });
+        for (const resetBy of ['service', 'user'] as const) {
+          service = undefined;
+          const user = await connect(tunnel.entrance.port);
+          user.write('hello');
+          await waitUntil(() => service !== undefined, 5000, 'the exit connection');
+          const [resetter, peer] = resetBy === 'service' ? [service!, user] : [user, service!];
+          const ended = ending(peer);
+          resetter.resetAndDestroy();
+          assert.equal(await ended, 'ECONNRESET', `the ${resetBy}'s reset`);
+          user.destroy();
+        }
+      } finally {
+        await client.close();
+        await server.close();
+        await exit.close();
+      }
+    });
+  }
+
+  test('the client process killed mid-transfer reaches the service at the exit as a reset', async () => {
+    let service: net.Socket | undefined;
+    let received = 0;
+    const exit = await listen((socket) => {
+      service = socket;
+      socket.on('data', (data: Buffer) => (received += data.length));
+    });
+    const server = await startServerProcess();
+    const client = await startClientProcess(['-s', server.url, '--no-reconnect', '--remote-port', String(exit.port)]);
+    try {
+      const user = await connect(client.entrancePort);
+      user.on('error', () => {});
+      const chunk = randomBytes(MiB);
+      const pump = () => {
+        while (user.write(chunk));
+      };
+      user.on('drain', pump);
+      pump();
+      await waitUntil(() => service !== undefined && received > 8 * MiB, 30_000, 'bytes to flow');
+      const ended = ending(service!);
+      client.child.kill('SIGKILL');
+      assert.equal(await ended, 'ECONNRESET');
+      user.destroy();
+    } finally {
+      await client.stop();
+      await server.stop();
+      await exit.close();
+    }
+  });
 });
