@@ -17,6 +17,7 @@ export class RequestedWebSockets {
   constructor(
     private readonly channel: Channel,
     private readonly tunnelId: number,
+    private readonly arrivalTimeoutMs = WEBSOCKET_ARRIVAL_TIMEOUT_MS,
   ) {}
 
   /** Gives an arrived websocket to the oldest request; false when none is waiting (a spare). */
@@ -35,15 +36,19 @@ export class RequestedWebSockets {
       timer = setTimeout(() => {
         this.#drop(waiter);
         reject(new NetunnelError('TIMEOUT', `the client did not open a websocket for tunnel ${this.tunnelId} in time`));
-      }, WEBSOCKET_ARRIVAL_TIMEOUT_MS);
+      }, this.arrivalTimeoutMs);
     });
     this.#waiters.push(waiter);
     try {
-      await this.channel.request(MessageType.NEW_CONNECTION, { tunnel_id: this.tunnelId });
-      return await arrival;
+      // The websocket may come before the answer. Either failing fails the request at once:
+      // the time for the websocket runs from the asking, and a client that answers nothing
+      // (frozen) must not leave the arrival's rejection unheard, which would end the process.
+      const [, ws] = await Promise.all([this.channel.request(MessageType.NEW_CONNECTION, { tunnel_id: this.tunnelId }), arrival]);
+      return ws;
     } catch (err) {
       this.#drop(waiter);
-      arrival.catch(() => {});
+      // A websocket that came for a request the client then refused belongs to no one.
+      arrival.then((ws) => ws.close(), () => {});
       throw err;
     } finally {
       clearTimeout(timer);
