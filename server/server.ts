@@ -14,6 +14,7 @@ import { NETUNNEL_VERSION } from '../common/version.js';
 import { Channels } from './channels.js';
 import { Destinations } from './destinations.js';
 import { NamedEntrances } from './named-entrances.js';
+import { requestValidatorCompiler } from './request-validation.js';
 import { installErrorHandlers, installJsonParser } from './http-errors.js';
 import { installAuth } from './auth-hook.js';
 import type { ConfigStore } from './config/store.js';
@@ -99,8 +100,6 @@ export class NetunnelServer {
       ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
       loggerInstance: options.logger as FastifyBaseLogger,
       bodyLimit: BODY_LIMIT_BYTES,
-      // An unknown field is a mistake worth a 400, not something to drop silently.
-      ajv: { customOptions: { removeAdditional: false } },
       // Requests are logged at debug level by our own hook; per-request info lines would drown the log.
       logController: new LogController({ disableRequestLogging: true }),
     } as FastifyServerOptions) as unknown as FastifyInstance;
@@ -119,6 +118,7 @@ export class NetunnelServer {
     const { app, channels } = this;
     installJsonParser(app);
     installErrorHandlers(app);
+    app.setValidatorCompiler(requestValidatorCompiler());
     // Before ws takes the socket: its reads must change before any frame arrives.
     app.server.prependListener('upgrade', (_request: unknown, socket: Socket) => useLargeReads(socket));
     await app.register(fastifyWebsocket, {

@@ -60,6 +60,9 @@ describe('REST API: answers and refusals', () => {
     ['a body of the wrong type', 'POST', '/channels', '[1, 2]', 400, /must be object/],
     ['an oversize body', 'POST', '/channels', JSON.stringify({ version: 'x'.repeat(200_000) }), 413, /too large/],
     ['an unknown channel', 'POST', '/channels/999/tunnels', { reverse: false, exit_address: '127.0.0.1', exit_port: 22 }, 404, /channel 999 does not exist/],
+    ['a version that is not a string', 'POST', '/channels', { version: 1 }, 400, /'version' must be string/],
+    ['features that are not a list', 'POST', '/channels', { version: '1.0.12', features: 'half-close' }, 400, /'features' must be array/],
+    ['a force that is not a boolean', 'DELETE', '/channels/1/tunnels/1', { force: 1 }, 400, /'force' must be boolean/],
     ['a non-numeric channel id', 'POST', '/channels/abc/tunnels', { reverse: false }, 400, /'channel_id' must be integer/],
     ['a non-numeric tunnel id', 'DELETE', '/channels/1/tunnels/x', { force: false }, 400, /'tunnel_id' must be integer/],
     ['an unknown route', 'GET', '/nowhere', undefined, 404, /no such route: GET \/nowhere/],
@@ -84,6 +87,13 @@ describe('REST API: answers and refusals', () => {
       [{ reverse: false, exit_address: '127.0.0.1', exit_port: 22, bogus: 1 }, /unknown field 'bogus'/],
       [{ reverse: false, exit_address: '127.0.0.1', exit_port: 70000 }, /'exit_port' must be <= 65535/],
       [{ reverse: 'yes', exit_address: '127.0.0.1', exit_port: 22 }, /'reverse' must be boolean/],
+      // Never coerced: the original reads the string "false" as true.
+      [{ reverse: 'false', exit_address: '127.0.0.1', exit_port: 22 }, /'reverse' must be boolean/],
+      [{ reverse: 0, exit_address: '127.0.0.1', exit_port: 22 }, /'reverse' must be boolean/],
+      [{ reverse: false, exit_address: '127.0.0.1', exit_port: '22' }, /'exit_port' must be integer/],
+      [{ reverse: false, exit_address: '127.0.0.1', exit_port: [22] }, /'exit_port' must be integer/],
+      [{ reverse: false, exit_address: ['127.0.0.1'], exit_port: 22 }, /'exit_address' must be string/],
+      [{ reverse: true, entrance_address: '127.0.0.1', entrance_port: false }, /'entrance_port' must be integer/],
     ];
     try {
       for (const [body, message] of cases) {
