@@ -118,8 +118,10 @@ export class Channel extends EventEmitter {
   }
 
   async #dispatch(type: string, rawData: Record<string, unknown>): Promise<void> {
-    const handler = isMessageType(type) ? this.#handlers.get(type) : undefined;
-    if (!handler || !isMessageType(type)) throw new Error(`unknown message type ${type}`);
+    if (!isMessageType(type)) throw new Error(`unknown message type ${type}`);
+    const handler = this.#handlers.get(type);
+    // As the original server, which handles no message: a known one is answered OK (§2.3).
+    if (!handler) return;
     const data = parseMessageData(type, rawData);
     if (typeof data === 'string') throw new Error(data);
     await (handler as Handler<typeof type>)(data);

@@ -72,6 +72,27 @@ describe('the channel: requests and responses', () => {
   });
 });
 
+describe('the channel: messages a client sends the server', () => {
+  test('are answered with the empty OK, byte for byte as the original server (netunnel-wire.md §2.3)', async () => {
+    const OK_TO_1 = '35000000025f747970650009000000726573706f6e736500105f6964656e7469666965720001000000036461746100050000000000';
+    const server = await startServer();
+    const { body } = await call(server, 'POST', '/channels', { version: '1.0.12' });
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/channels/${(body as { channel_id: number }).channel_id}/connect`);
+    try {
+      await once(ws, 'open');
+      for (const [type, data] of [[MessageType.DELETE_TUNNEL, { tunnel_id: 1, force: false }], [MessageType.NEW_CONNECTION, { tunnel_id: 1 }]] as const) {
+        const answer = once(ws, 'message');
+        ws.send(encodeMessage(1, type, data));
+        const [frame] = (await answer) as [Buffer];
+        assert.equal(frame.toString('hex'), OK_TO_1, type);
+      }
+    } finally {
+      ws.terminate();
+      await server.close();
+    }
+  });
+});
+
 describe('the channel: timeouts and closing', () => {
   test('a request nobody answers times out; closing fails what is pending', async () => {
     const [serverWs, clientWs, closeServer] = await websocketPair();
