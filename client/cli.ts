@@ -95,13 +95,25 @@ function parse(argv: string[]) {
   if (values['proxy-username'] !== undefined && values['proxy-url'] === undefined) {
     fail(PROGRAM, '--proxy-username and --proxy-password need --proxy-url', EXIT.USAGE);
   }
-  if (values['proxy-url'] !== undefined && !/^http:\/\/[^/]/i.test(values['proxy-url'])) {
-    fail(PROGRAM, '--proxy-url must be an http:// URL', EXIT.USAGE);
-  }
-  if (!/^https?:\/\/[^/]/i.test(values.server)) {
-    fail(PROGRAM, `--server must be an http:// or https:// URL, got "${values.server}"`, EXIT.USAGE);
-  }
+  if (values['proxy-url'] !== undefined) checkUrl('--proxy-url', values['proxy-url'], ['http:']);
+  checkUrl('--server', values.server, ['http:', 'https:']);
   return values;
+}
+
+/**
+ * A URL that does not parse (a port out of range, a bracket left open, a space) would
+ * otherwise fail only when first used: retried forever as if the server were down.
+ */
+function checkUrl(option: string, value: string, protocols: readonly string[]): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url && protocols.includes(url.protocol) && url.hostname !== '') return;
+  const kinds = protocols.map((protocol) => `${protocol}//`).join(' or ');
+  fail(PROGRAM, `${option} must be an ${kinds} URL, got "${value}"`, EXIT.USAGE);
 }
 
 function tunnelRequest(values: ReturnType<typeof parse>): TunnelRequest {

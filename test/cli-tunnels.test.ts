@@ -86,6 +86,18 @@ describe('tunnels through the command-line server and client', () => {
       assert.equal(await client.exited(), 2, `args ${args.join(' ')}`);
       assert.match(client.output(), /^netunnel-client: [^\n]+\n$/, `args ${args.join(' ')}`);
     }
+    // URLs that look right but do not parse are refused at once, naming the option (not retried).
+    const urls: Array<[string[], RegExp]> = [
+      [['-s', 'http://127.0.0.1:99999'], /--server must be an http:\/\/ or https:\/\/ URL, got "http:\/\/127\.0\.0\.1:99999"/],
+      [['-s', 'http://bad host'], /--server must be an .* URL, got "http:\/\/bad host"/],
+      [['--proxy-url', 'http://127.0.0.1:99999', '--remote-port', '22'], /--proxy-url must be an http:\/\/ URL, got .*/],
+      [['--proxy-url', 'http://[::1', '--remote-port', '22'], /--proxy-url must be an http:\/\/ URL, got .*/],
+    ];
+    for (const [args, message] of urls) {
+      const client = spawnNode(CLIENT_BIN, args);
+      assert.equal(await client.exited(), 2, `args ${args.join(' ')}`);
+      assert.match(client.output(), new RegExp(`^netunnel-client: ${message.source}\n$`), `args ${args.join(' ')}`);
+    }
   });
 });
 
