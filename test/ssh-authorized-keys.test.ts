@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withTempDir } from './support/temp-dir.js';
-import { fromAllows, parseAuthorizedKeys, permitOpenAllows } from '../server/ssh/authorized-keys.js';
+import { fromAllows, notExpired, parseAuthorizedKeys, permitListenAllows, permitOpenAllows } from '../server/ssh/authorized-keys.js';
 
 function keygen(dir: string, name: string, type: string, bits?: string): { pub: string; fingerprint: string } {
   const file = join(dir, name);
@@ -62,6 +62,39 @@ describe('authorized_keys parsing', () => {
       assert.equal(fromAllows(keys[0]!, '127.0.0.1'), true);
       assert.equal(fromAllows(keys[0]!, '127.0.0.5'), false);
       assert.equal(fromAllows(keys[0]!, '127.0.0.10'), false);
+    }));
+
+  test('restrict, permitlisten and expiry-time mean what they mean to sshd; certificate options skip the line', () =>
+    withTempDir(async (dir) => {
+      const ed = keygen(dir, 'ed', 'ed25519');
+      const text = [
+        `restrict,access="initiate" ${ed.pub}`,
+        `port-forwarding,restrict ${ed.pub}`,
+        `permitlisten="22",permitlisten="localhost:8080" ${ed.pub}`,
+        `permitlisten="*" ${ed.pub}`,
+        `expiry-time="20200101" ${ed.pub}`,
+        `expiry-time="29991231235959Z" ${ed.pub}`,
+        `cert-authority ${ed.pub}`,
+        `principals="ops" ${ed.pub}`,
+        `expiry-time="20260231" ${ed.pub}`,
+        `permitlisten="ssh" ${ed.pub}`,
+      ].join('\n');
+      const { keys, problems } = parseAuthorizedKeys(text);
+      assert.deepEqual(keys.map((k) => k.line), [1, 2, 3, 4, 5, 6]);
+      const [restricted, reenabled, listen, anyPort, expired, future] = keys as [typeof keys[0], typeof keys[0], typeof keys[0], typeof keys[0], typeof keys[0], typeof keys[0]];
+      assert.deepEqual([restricted.noPortForwarding, restricted.noAgentForwarding], [true, true]);
+      assert.deepEqual([reenabled.noPortForwarding, reenabled.noAgentForwarding], [false, true]);
+      assert.deepEqual([22, 8080, 23, 0].map((port) => permitListenAllows(listen, port)), [true, true, false, false]);
+      assert.deepEqual([22, 0].map((port) => permitListenAllows(anyPort, port)), [true, true]);
+      assert.equal(permitListenAllows(restricted, 0), true, 'no permitlisten: any port');
+      assert.equal(notExpired(expired), false);
+      assert.equal(notExpired(future), true);
+      assert.equal(future.expiresAt?.toISOString(), '2999-12-31T23:59:59.000Z');
+      assert.equal(notExpired(listen), true, 'no expiry-time: never expires');
+      assert.deepEqual(problems.map((p) => p.line), [7, 8, 9, 10]);
+      assert.match(problems[0]!.message, /cert-authority is for certificates, which this server does not accept/);
+      assert.match(problems[2]!.message, /expiry-time="20260231" is not a date/);
+      assert.match(problems[3]!.message, /permitlisten="ssh" must be \[host:\]port/);
     }));
 
   test('malformed lines are reported with their line numbers and skipped', () =>

@@ -38,12 +38,15 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
   };
 
   before(async () => {
-    board = await startSwitchboard({ listen_key: 'ed25519', init_key: 'ed25519', from_key: 'ecdsa', two_lines_key: 'ed25519' }, (keys) => [
+    board = await startSwitchboard({ listen_key: 'ed25519', init_key: 'ed25519', from_key: 'ecdsa', two_lines_key: 'ed25519', options_key: 'ed25519', restrict_key: 'ed25519', expired_key: 'ed25519' }, (keys) => [
       `access="listen" ${keys.listen_key!.pub}`,
       `access="initiate" ${keys.init_key!.pub}`,
       `from="10.0.0.0/8",access="initiate" ${keys.from_key!.pub}`,
       `from="10.0.0.0/8",access="initiate" ${keys.two_lines_key!.pub}`,
       `access="listen" ${keys.two_lines_key!.pub}`,
+      `permitlisten="22",access="listen" ${keys.options_key!.pub}`,
+      `restrict,access="listen",access="initiate" ${keys.restrict_key!.pub}`,
+      `expiry-time="20200101",access="initiate" ${keys.expired_key!.pub}`,
     ]);
     ({ dir } = board);
     listenKey = board.keys.listen_key!.path;
@@ -196,6 +199,35 @@ describe('SSH front door: data, names, keys and lifecycle (real OpenSSH)', () =>
     } finally {
       await l.kill();
     }
+  });
+
+  test('restrict, permitlisten and expiry-time are honoured as sshd honours them', async () => {
+    const optionsKey = board.keys.options_key!.path;
+    // permitlisten="22": port 22 is taken, 23 and -R 0 (which needs permitlisten="*") are refused.
+    const l = ssh(optionsKey, 'restricted', ['-N', '-R', `22:localhost:${replyA.port}`]);
+    try {
+      await waitUntil(() => resolves('restricted', 22) || l.child.exitCode !== null, 15_000, 'port 22 to register');
+      assert.equal(l.child.exitCode, null, l.stderr());
+      for (const port of ['23', '0']) {
+        const r = ssh(optionsKey, 'restricted', ['-N', '-R', `${port}:localhost:${replyA.port}`]);
+        assert.equal(await r.exited, 255);
+        assert.match(r.stderr(), new RegExp(`remote port forwarding failed for listen port ${port}`));
+      }
+      // restrict turns port forwarding off, both ways.
+      const restrictKey = board.keys.restrict_key!.path;
+      const w = ssh(restrictKey, 'initiator', ['-W', 'restricted:22'], Buffer.alloc(0));
+      assert.equal(await w.exited, 255);
+      assert.match(w.stderr(), /administratively prohibited: port forwarding is disabled for this key/);
+      const r = ssh(restrictKey, 'restrictedtoo', ['-N', '-R', `22:localhost:${replyA.port}`]);
+      assert.equal(await r.exited, 255);
+      assert.match(r.stderr(), /remote port forwarding failed for listen port 22/);
+    } finally {
+      await l.kill();
+    }
+    const expired = ssh(board.keys.expired_key!.path, 'initiator', ['-W', 'x:22'], Buffer.alloc(0));
+    assert.equal(await expired.exited, 255);
+    assert.match(expired.stderr(), /Permission denied \(publickey\)/);
+    assert.match(board.logs(), /SSH key refused: its expiry-time has passed/);
   });
 
   test('names match whatever their case, as host names do', async () => {

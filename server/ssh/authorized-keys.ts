@@ -25,6 +25,10 @@ export interface AuthorizedKey {
   aliases: string[];
   /** `name:port` patterns (port may be `*`); empty = anything. */
   permitOpen: { host: string; port: number | '*' }[];
+  /** Virtual ports `-R` may take (`*` = any); empty = any. */
+  permitListen: (number | '*')[];
+  /** `expiry-time=`: the line admits no one from then on. */
+  expiresAt?: Date;
   noPortForwarding: boolean;
   /** The reverse proxy must not pass this key's ssh-agent upstream. */
   noAgentForwarding: boolean;
@@ -93,9 +97,13 @@ function parseLine(text: string, line: number): AuthorizedKey {
     from: [],
     aliases: [],
     permitOpen: [],
+    permitListen: [],
     noPortForwarding: false,
     noAgentForwarding: false,
   };
+  // restrict turns off what port-forwarding / agent-forwarding turn back on, in any order (sshd(8)).
+  let restrict = false;
+  const enabled = new Set<string>();
   for (const [rawName, value] of options) {
     const name = rawName.toLowerCase();
     const need = (): string => {
@@ -130,18 +138,57 @@ function parseLine(text: string, line: number): AuthorizedKey {
         entry.permitOpen.push({ host: m[1]!, port: m[2] === '*' ? '*' : Number(m[2]) });
         break;
       }
+      case 'permitlisten': {
+        // The host part binds nothing here (the ports are virtual): only the port restricts.
+        const v = need();
+        const m = /^(?:.+:)?(\d{1,5}|\*)$/.exec(v);
+        if (!m) throw new Error(`permitlisten="${v}" must be [host:]port`);
+        entry.permitListen.push(m[1] === '*' ? '*' : Number(m[1]));
+        break;
+      }
+      case 'expiry-time':
+        entry.expiresAt = parseExpiry(need());
+        break;
       case 'no-port-forwarding':
         entry.noPortForwarding = true;
         break;
       case 'no-agent-forwarding':
         entry.noAgentForwarding = true;
         break;
+      case 'restrict':
+        restrict = true;
+        break;
+      case 'port-forwarding':
+      case 'agent-forwarding':
+        enabled.add(name);
+        break;
+      case 'cert-authority':
+      case 'principals':
+        // Ignoring it would let the CA's own key log in as a user key.
+        throw new Error(`${rawName} is for certificates, which this server does not accept`);
       default:
         // Other OpenSSH options (no-pty, command=, ...) do not matter here.
         break;
     }
   }
+  if (restrict) {
+    entry.noPortForwarding ||= !enabled.has('port-forwarding');
+    entry.noAgentForwarding ||= !enabled.has('agent-forwarding');
+  }
   return entry;
+}
+
+/** sshd's timespec: YYYYMMDD[HHMM[SS]], local time unless it ends in Z (UTC). */
+function parseExpiry(value: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?(Z?)$/i.exec(value);
+  if (!m) throw new Error(`expiry-time="${value}" must be YYYYMMDD[HHMM[SS]][Z]`);
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((part) => Number(part ?? 0)) as [number, number, number, number, number, number];
+  const utc = m[7] !== '';
+  const date = utc ? new Date(Date.UTC(year, month - 1, day, hour, minute, second)) : new Date(year, month - 1, day, hour, minute, second);
+  // Date rolls 20260231 over into March: a field out of range shows as a different day.
+  const fields = utc ? [date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes()] : [date.getMonth() + 1, date.getDate(), date.getHours(), date.getMinutes()];
+  if (fields.join() !== [month, day, hour, minute].join() || second > 59) throw new Error(`expiry-time="${value}" is not a date`);
+  return date;
 }
 
 function checkName(value: string, option: string): string {
@@ -247,6 +294,16 @@ function listMatches(patterns: string[], ip: string): boolean {
 export function fromAllows(key: AuthorizedKey, ip: string): boolean {
   const address = normalizeAddress(ip);
   return key.from.every((patterns) => listMatches(patterns, address));
+}
+
+/** True unless the line's `expiry-time=` has passed. */
+export function notExpired(key: AuthorizedKey, now = new Date()): boolean {
+  return key.expiresAt === undefined || now < key.expiresAt;
+}
+
+/** True if the key's `permitlisten=` options (if any) allow the virtual port. */
+export function permitListenAllows(key: AuthorizedKey, port: number): boolean {
+  return key.permitListen.length === 0 || key.permitListen.some((allowed) => allowed === '*' || allowed === port);
 }
 
 /** True if the key's `permitopen=` options (if any) allow `host:port`; host names match whatever their case, as registry names do. */

@@ -7,7 +7,7 @@ import { splice } from '../../common/splice.js';
 import type { Traffic } from '../../common/traffic.js';
 import type { OwnerInfo, RegistrationHandle, TunnelRegistry } from '../tunnel-registry.js';
 import { openAgentChannel } from './agent-channel.js';
-import { fingerprintOf, fromAllows, linesWithKey, normalizeAddress, permitOpenAllows } from './authorized-keys.js';
+import { fingerprintOf, fromAllows, linesWithKey, normalizeAddress, notExpired, permitListenAllows, permitOpenAllows } from './authorized-keys.js';
 import type { AuthorizedKey } from './authorized-keys.js';
 import type { AuthorizedKeysFile } from './authorized-keys-file.js';
 import { handleSession } from './builtin-session.js';
@@ -139,10 +139,11 @@ export class SshConnection {
       ctx.reject(['publickey']);
       return;
     }
-    // As sshd: the first line with this key whose from= admits the client is the one used.
-    const found = lines.find((line) => fromAllows(line, this.#address));
+    // As sshd: the first line with this key whose from= and expiry-time= admit the client is the one used.
+    const found = lines.find((line) => fromAllows(line, this.#address) && notExpired(line));
     if (!found) {
-      log.info({ user: ctx.username, key: lines[0]!.fingerprint }, `SSH key refused: from= does not allow ${this.#address}`);
+      const why = lines.some((line) => fromAllows(line, this.#address)) ? 'its expiry-time has passed' : `from= does not allow ${this.#address}`;
+      log.info({ user: ctx.username, key: lines[0]!.fingerprint }, `SSH key refused: ${why}`);
       ctx.reject(['publickey']);
       return;
     }
@@ -184,6 +185,8 @@ export class SshConnection {
       if (!key.access.has('listen')) return no('no access="listen" permission');
       if (key.noPortForwarding) return no('no-port-forwarding is set for this key');
       if (this.#forwards.has(info.bindPort)) return no(`port ${info.bindPort} is already forwarded on this connection`);
+      // As sshd, -R 0 needs permitlisten to allow any port.
+      if (!permitListenAllows(key, info.bindPort)) return no(`port ${info.bindPort} is not allowed by permitlisten for this key`);
       const port = info.bindPort === 0 ? this.#freeDynamicPort() : info.bindPort;
       if (port === undefined) return no('no dynamic port is left under these names');
       const bindAddr = info.bindAddr;
