@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Some platforms and file systems cannot fsync a directory; the rename is done by then anyway. */
 const DIR_SYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EISDIR', 'EPERM', 'EBADF']);
+/** As Linux's own limit on a chain of symlinks (ELOOP), for the dangling chains realpath cannot follow. */
+const MAX_SYMLINKS = 40;
 
 /**
  * Replaces `path` with `data` so that a reader, or the file after a crash or power loss,
@@ -13,10 +15,14 @@ const DIR_SYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EISDIR', 'EPERM', 'E
  *
  * `mode` applies when the file is new; an existing file keeps its permissions (and, when we
  * run as root, its owner), because an operator may have tightened them on purpose.
- * Errors are thrown as they come from the OS; the temp file is removed first.
+ * A symlink at `path` stays one: the file it points to is replaced (the temp file is made
+ * beside that file, so the rename stays on its file system). Errors are thrown as they come
+ * from the OS; the temp file is removed first.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode?: number): Promise<void> {
-  const existing = await statIfExists(path);
+export async function writeFileAtomic(linkOrPath: string, data: string | Uint8Array, mode?: number): Promise<void> {
+  // Resolved at every write, not once: an operator may repoint the link while we run.
+  const path = await resolveWriteTarget(linkOrPath);
+  const existing = await ifPresent(stat(path));
   const tmp = tempPathFor(path);
   let handle: FileHandle | undefined;
   try {
@@ -36,6 +42,30 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await syncDirectory(dirname(path));
 }
 
+/**
+ * The file a write to `path` must replace: `path` with every symlink followed (a rename onto
+ * the link itself would turn it into a regular file), including the target a dangling link
+ * names, so a missing linked file is created where the link points; `path` when nothing is there.
+ */
+async function resolveWriteTarget(path: string, hops = 0): Promise<string> {
+  const real = await ifPresent(realpath(path));
+  if (real !== undefined) return real;
+  const link = await danglingLinkTarget(path);
+  if (link === undefined) return path;
+  if (hops >= MAX_SYMLINKS) throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: 'ELOOP' });
+  return resolveWriteTarget(resolve(dirname(path), link), hops + 1);
+}
+
+/** What the link at `path` names; undefined when `path` is no link (nothing there, or a folder on the way is missing). */
+async function danglingLinkTarget(path: string): Promise<string | undefined> {
+  try {
+    return await readlink(path);
+  } catch (err) {
+    if (['ENOENT', 'EINVAL'].includes((err as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw err;
+  }
+}
+
 function tempPathFor(path: string): string {
   // Same folder, so the rename never crosses a file system; pid + random keeps concurrent writers apart.
   const unique = `${process.pid}.${randomBytes(6).toString('hex')}`;
@@ -47,7 +77,9 @@ function tempPathFor(path: string): string {
  * behind; they may hold secrets. A temp file whose writer process still runs is left alone.
  * Returns the names removed.
  */
-export async function removeStaleTempFiles(path: string): Promise<string[]> {
+export async function removeStaleTempFiles(linkOrPath: string): Promise<string[]> {
+  // The temp files are beside the file a symlink points to, where writeFileAtomic makes them.
+  const path = await resolveWriteTarget(linkOrPath);
   const dir = dirname(path);
   const pattern = new RegExp(`^\\.${escapeRegExp(basename(path))}\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
   const removed: string[] = [];
@@ -75,9 +107,10 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-async function statIfExists(path: string): Promise<Stats | undefined> {
+/** The result, or undefined for a file that does not exist; any other error is thrown. */
+async function ifPresent<T>(pending: Promise<T>): Promise<T | undefined> {
   try {
-    return await stat(path);
+    return await pending;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
