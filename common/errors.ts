@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'INVALID_TOKEN'
   | 'CONFIG_INVALID'
   | 'CONFIG_SAVE_FAILED'
+  | 'CONFIG_CHANGED_ON_DISK'
   | 'PROXY_CHECK_FAILED'
   | 'PROXY_AUTH_FAILED'
   | 'PROXY_UNREACHABLE'
@@ -52,6 +53,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   INVALID_TOKEN: 400,
   CONFIG_INVALID: 400,
   CONFIG_SAVE_FAILED: 500,
+  // Someone edited the file by hand since the server read it: saving would throw their edits away.
+  CONFIG_CHANGED_ON_DISK: 409,
   // The caller gave a proxy that does not work from here: theirs to fix.
   PROXY_CHECK_FAILED: 400,
   // The client's proxy refused its credentials, or its server's certificate did not verify.

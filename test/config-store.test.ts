@@ -17,6 +17,7 @@ import { ENV_KEYS, envVarName } from '../server/config/env.js';
 import { ConfigStore, STATELESS_WARNING } from '../server/config/store.js';
 import { SAMPLE_VALUES, itemFor } from './fixtures/config-samples.js';
 import { withTempDir } from './support/temp-dir.js';
+import { configInvalid } from './support/config-assertions.js';
 
 const KEY_A = '3vpPjEJ6pEckqFxQ5Vbtwa9pHw9c6gQUxS8NueEZQII=';
 const KEY_B = Fernet.generateKey();
@@ -35,15 +36,6 @@ function open(path: string | undefined, more: { env?: NodeJS.ProcessEnv; secretK
 
 async function readJson(path: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-}
-
-function configInvalid(...fragments: string[]): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof NetunnelError, String(err));
-    assert.equal(err.code, 'CONFIG_INVALID');
-    for (const fragment of fragments) assert.ok(err.message.includes(fragment), `${err.message} ∌ ${fragment}`);
-    return true;
-  };
 }
 
 // ---- Creation and precedence ------------------------------------------------------------

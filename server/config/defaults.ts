@@ -146,6 +146,15 @@ const staticTunnel = {
 } as const;
 
 const positiveInteger = { type: 'integer', minimum: 1 } as const;
+
+/**
+ * The most seconds a timer setting may hold. Node's timers take at most 2^31-1 ms (about 24.8
+ * days); a longer delay is replaced by 1 ms with only a TimeoutOverflowWarning, so a huge
+ * timeout would expire everything at once instead of never.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+/** Every setting in seconds that the server hands to a timer. */
+const timerSeconds = { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS } as const;
 const nonEmptyString = { type: 'string', minLength: 1 } as const;
 
 const sshSection = {
@@ -211,8 +220,8 @@ export const KEY_SCHEMAS: Readonly<Record<string, object>> = Object.freeze({
   allowed_tunnel_entrances: addressPortsMap,
   max_channels: { type: 'integer', minimum: 1 },
   max_tunnels_per_channel: { type: 'integer', minimum: 1 },
-  channel_connect_timeout: { type: 'number', exclusiveMinimum: 0 },
-  static_tunnel_health_check_interval: { type: 'number', exclusiveMinimum: 0 },
+  channel_connect_timeout: timerSeconds,
+  static_tunnel_health_check_interval: timerSeconds,
   secret_key: { type: 'string' },
   allowed_tunnel_names: addressPortsMap,
   ssh: sshSection,
@@ -353,10 +362,15 @@ function phrase(error: AjvError): string {
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
-      return `expected a number ${String(error.params.comparison)} ${String(error.params.limit)}`;
+      return `expected a number ${String(error.params.comparison)} ${String(error.params.limit)}${limitReason(error)}`;
     default:
       return error.message ?? `fails "${error.keyword}"`;
   }
+}
+
+/** A limit that is not obvious from the setting says where it comes from. */
+function limitReason(error: AjvError): string {
+  return error.keyword === 'maximum' && error.params.limit === MAX_TIMER_SECONDS ? ' (seconds; the longest timer Node.js can set)' : '';
 }
 
 export function describeTypes(type: unknown): string {

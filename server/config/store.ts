@@ -10,7 +10,8 @@ import { NetunnelError, errorMessage } from '../../common/errors.js';
 import { Fernet } from '../../common/fernet.js';
 import { DEFAULT_KEYS, KEY_SCHEMAS, defaultConfig, findProblem, problemText } from './defaults.js';
 import type { ServerConfig } from './defaults.js';
-import { SECRET_KEY_ENV, readEnvConfig, readEnvSecretKey } from './env.js';
+import { SECRET_KEY_ENV, envVarName, readEnvConfig, readEnvSecretKey } from './env.js';
+import { encryptedValues } from './secrets.js';
 
 /** The original's words; the caller prints it (in yellow) when `stateless` is true. */
 export const STATELESS_WARNING = 'The server is running in stateless mode. Use --config-path to generate a config file';
@@ -40,6 +41,8 @@ export class ConfigStore {
   readonly #logger: Logger;
   readonly #externalKey: ExternalKey | undefined;
   #config: Readonly<ServerConfig>;
+  /** The file's content as the store last read or wrote it; undefined while there is no file. */
+  #diskText: string | undefined;
   #fernet: Fernet;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -49,6 +52,7 @@ export class ConfigStore {
     logger: Logger;
     externalKey: ExternalKey | undefined;
     config: ServerConfig;
+    diskText: string | undefined;
     fernet: Fernet;
   }) {
     this.path = init.path;
@@ -57,6 +61,7 @@ export class ConfigStore {
     this.#logger = init.logger;
     this.#externalKey = init.externalKey;
     this.#config = deepFreeze(init.config);
+    this.#diskText = init.diskText;
     this.#fernet = init.fernet;
   }
 
@@ -65,10 +70,9 @@ export class ConfigStore {
     const file = opts.path === undefined ? undefined : await readConfigFile(opts.path);
     const config: ServerConfig = { ...envDefaults(env), ...file?.values };
     const externalKey = pickExternalKey(opts.secretKey, env);
-    const fernet = externalKey
-      ? fernetFor(externalKey)
-      : (fileFernet(config, opts.path) ?? generateKey(config, opts.logger));
-    const store = new ConfigStore({ path: opts.path, env, logger: opts.logger, externalKey, config, fernet });
+    // Before anything is saved: a start with the wrong key must change nothing.
+    const fernet = checkedFernet(config, externalKey, file, opts);
+    const store = new ConfigStore({ path: opts.path, env, logger: opts.logger, externalKey, config, diskText: file?.text, fernet });
     if (opts.path === undefined) return store;
     await cleanUpAfterCrash(opts.path, opts.logger);
     // Saved at once, as the original does: a new file appears with every default, and keys a
@@ -137,21 +141,44 @@ export class ConfigStore {
 
   async #commit(next: ServerConfig): Promise<void> {
     assertValid(next);
-    if (this.path !== undefined) await this.#save(next);
+    if (this.path !== undefined) await this.#save(next, await this.#readUnchangedFile());
     this.#config = deepFreeze(next);
   }
 
-  async #save(config: ServerConfig, current?: string): Promise<void> {
+  /** `onDisk`: the file's current content (undefined: there is none). */
+  async #save(config: ServerConfig, onDisk: string | undefined): Promise<void> {
     const path = this.path!;
     const text = `${JSON.stringify(config, null, 4)}\n`;
-    if (text === current) return;
+    if (text === onDisk) return;
     try {
       await writeFileAtomic(path, text, NEW_FILE_MODE);
     } catch (err) {
-      throw new NetunnelError('CONFIG_SAVE_FAILED', `cannot save config file ${path}: ${errorMessage(err)}`, {
-        cause: err,
-      });
+      throw saveFailed(`cannot save config file ${path}: ${errorMessage(err)}`, err);
     }
+    this.#diskText = text;
+  }
+
+  /**
+   * Hand edits made while we run would be overwritten by the next save, so a file whose
+   * content is no longer what we last read or wrote refuses the change (the file wins; a
+   * restart loads it). A removed file is written again: there is nothing on disk to lose.
+   * An edit landing between this read and the rename can still be lost; the window is a few ms.
+   * Returns the file's content, undefined when it is gone.
+   */
+  async #readUnchangedFile(): Promise<string | undefined> {
+    const path = this.path!;
+    let onDisk: string | undefined;
+    try {
+      onDisk = await readTextIfExists(path);
+    } catch (err) {
+      throw saveFailed(`cannot read config file ${path} to check it before saving: ${errorMessage(err)}`, err);
+    }
+    if (onDisk === undefined) this.#logger.warn(`Config file ${path} was removed while the server ran; writing it again`);
+    if (onDisk === undefined || onDisk === this.#diskText) return onDisk;
+    throw new NetunnelError(
+      'CONFIG_CHANGED_ON_DISK',
+      `config file ${path} was changed on disk since the server read it; this change was not applied, so as not to overwrite those edits. Restart the server to load the file, then make the change again`,
+    );
   }
 }
 
@@ -177,14 +204,22 @@ interface ConfigFile {
 }
 
 async function readConfigFile(path: string): Promise<ConfigFile | undefined> {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readTextIfExists(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw invalid(`cannot read config file ${path}: ${errorMessage(err)}`, err);
   }
-  return { text, values: parseConfigText(path, text) };
+  return text === undefined ? undefined : { text, values: parseConfigText(path, text) };
+}
+
+async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 function parseConfigText(path: string, text: string): Record<string, unknown> {
@@ -222,6 +257,14 @@ function pickExternalKey(flag: string | undefined, env: NodeJS.ProcessEnv): Exte
   return fromEnv === undefined ? undefined : { key: fromEnv, source: SECRET_KEY_ENV };
 }
 
+/** The key in use (flag or env, else the file's, else a new one), once every encrypted value opens with it. */
+function checkedFernet(config: ServerConfig, externalKey: ExternalKey | undefined, file: ConfigFile | undefined, opts: ConfigStoreOptions): Fernet {
+  const keySource = externalKey?.source ?? (config.secret_key === undefined ? GENERATED_KEY_SOURCE : FILE_KEY_SOURCE);
+  const fernet = externalKey ? fernetFor(externalKey) : (fileFernet(config, opts.path) ?? generateKey(config, opts.logger));
+  assertSecretsOpen(config, fernet, keySource, (key) => valueSource(key, file, opts.path));
+  return fernet;
+}
+
 function fileFernet(config: ServerConfig, path: string | undefined): Fernet | undefined {
   if (config.secret_key === undefined) return undefined;
   return fernetFor({ key: config.secret_key, source: `config file ${path}, key "secret_key"` });
@@ -237,6 +280,31 @@ function fernetFor({ key, source }: ExternalKey): Fernet {
   }
 }
 
+const FILE_KEY_SOURCE = 'the config file\'s "secret_key"';
+const GENERATED_KEY_SOURCE = 'a newly generated one, as the config has no "secret_key"';
+
+/**
+ * Every encrypted value must open with the key in use. A wrong key (another `-s`) would
+ * otherwise surface much later, as a request failing with a token error that blames the caller.
+ */
+function assertSecretsOpen(config: ServerConfig, fernet: Fernet, keySource: string, sourceOf: (key: string) => string): void {
+  for (const { key, setting, token } of encryptedValues(config)) {
+    try {
+      fernet.decryptString(token);
+    } catch (err) {
+      throw invalid(
+        `${sourceOf(key)}, key "${setting}": the secret key (${keySource}) does not match the one that encrypted this value (${errorMessage(err)}); start the server with that key, or remove the value and set it again`,
+        err,
+      );
+    }
+  }
+}
+
+/** Where a key's value came from: the file beats the environment (the defaults hold no secrets). */
+function valueSource(key: string, file: ConfigFile | undefined, path: string | undefined): string {
+  return file !== undefined && key in file.values ? `config file ${path}` : envVarName(key);
+}
+
 function generateKey(config: ServerConfig, logger: Logger): Fernet {
   logger.info('Generating default secret-key');
   config.secret_key = Fernet.generateKey();
@@ -247,6 +315,10 @@ function generateKey(config: ServerConfig, logger: Logger): Fernet {
 
 function invalid(message: string, cause?: unknown): NetunnelError {
   return new NetunnelError('CONFIG_INVALID', message, cause === undefined ? undefined : { cause });
+}
+
+function saveFailed(message: string, cause: unknown): NetunnelError {
+  return new NetunnelError('CONFIG_SAVE_FAILED', message, { cause });
 }
 
 function oneLine(text: string): string {
