@@ -118,6 +118,17 @@ test('a problem deep inside a value is located', () => {
     () => readEnvConfig({ NETUNNEL_ALLOWED_TUNNEL_DESTINATIONS: '{"127.0.0.1": 22}' }),
     refusal('NETUNNEL_ALLOWED_TUNNEL_DESTINATIONS', /at \/127.0.0.1: expected a string, got 22/),
   );
+  // The original reads each port with int(): a typo or an impossible port would allow nothing, silently.
+  for (const ports of ['abc', '22,99999', '0', '22;80', '22,']) {
+    assert.throws(
+      () => readEnvConfig({ NETUNNEL_ALLOWED_TUNNEL_ENTRANCES: JSON.stringify({ '127.0.0.1': ports }) }),
+      refusal('NETUNNEL_ALLOWED_TUNNEL_ENTRANCES', /at \/127.0.0.1: expected ports: "\*", a comma-separated list of ports from 1 to 65535, or "" for none/),
+      ports,
+    );
+  }
+  for (const ports of ['*', '22', '22, 80,65535', '1,*', '']) {
+    assert.deepEqual(readEnvConfig({ NETUNNEL_ALLOWED_TUNNEL_NAMES: JSON.stringify({ gw: ports }) }).allowed_tunnel_names, { gw: ports });
+  }
   assert.throws(
     () => readEnvConfig({ NETUNNEL_SSH: '{"port": 0}' }),
     refusal('NETUNNEL_SSH', /missing required property "authorized_keys"/),

@@ -129,7 +129,11 @@ export const DEFAULT_KEYS: readonly string[] = Object.freeze(Object.keys(default
 // Types are checked strictly (no coercion); semantics (unique peer names, reachable URLs) are
 // the business of the code that owns each key.
 
-const addressPortsMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
+/** One port, 1 to 65535, or `*`: the original reads each with int(), and a typo would allow nothing, silently. */
+const PORT_OR_ANY = '(\\*|6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})';
+/** Ports for one address; empty lists the address with no port (the original's own tests do). */
+const portsList = { type: 'string', pattern: `^ *(${PORT_OR_ANY}( *, *${PORT_OR_ANY})*)? *$` } as const;
+const addressPortsMap = { type: 'object', additionalProperties: portsList } as const;
 const nullableString = { type: ['string', 'null'] } as const;
 const portOrZero = { type: 'integer', minimum: 0, maximum: 65535 } as const;
 
@@ -359,6 +363,9 @@ function phrase(error: AjvError): string {
       return 'expected a non-empty string';
     case 'additionalProperties':
       return `unknown property "${String(error.params.additionalProperty)}"`;
+    case 'pattern':
+      if (error.params.pattern === portsList.pattern) return 'expected ports: "*", a comma-separated list of ports from 1 to 65535, or "" for none';
+      return error.message ?? 'does not match its pattern';
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
