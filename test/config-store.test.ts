@@ -245,6 +245,22 @@ test('a secret key is generated once, logged, saved, and stable across reopening
     assert.equal(new Fernet(key as string).decryptString(token), 'proxy-password');
   }));
 
+test('a file holding the secret key that others can read is warned about; one we create is 0600', () =>
+  withTempDir(async (dir) => {
+    const created = join(dir, 'new.conf');
+    const unwarned = capture();
+    await open(created, { logger: unwarned.logger });
+    assert.equal((await stat(created)).mode & 0o777, 0o600);
+    assert.ok(!unwarned.messages.some((m) => /can be read by other users/.test(m)));
+
+    const copied = join(dir, 'copied.conf');
+    await writeFile(copied, '{}', { mode: 0o644 });
+    const loud = capture();
+    await open(copied, { logger: loud.logger });
+    assert.equal((await stat(copied)).mode & 0o777, 0o644, 'the mode an operator chose is kept');
+    assert.ok(loud.messages.some((m) => m === `Config file ${copied} holds the secret key and can be read by other users (mode 0644); chmod 600 it`), loud.messages.join('\n'));
+  }));
+
 test('a key from the flag or the env is used, never written; the flag beats the env beats the file', () =>
   withTempDir(async (dir) => {
     const path = join(dir, 'ext.conf');

@@ -3,7 +3,7 @@
  * key that protects its secrets, and every change saved atomically (wire spec §3, design §5).
  * A file we cannot understand is reported and left alone, never replaced by defaults.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { removeStaleTempFiles, writeFileAtomic } from '../../common/atomic-file.js';
 import { NetunnelError, errorMessage } from '../../common/errors.js';
@@ -78,6 +78,7 @@ export class ConfigStore {
     // Saved at once, as the original does: a new file appears with every default, and keys a
     // newer version added show up in an old file.
     await store.#save(config, file?.text);
+    await warnIfReadableByOthers(opts.path, store.#config, opts.logger);
     return store;
   }
 
@@ -303,6 +304,18 @@ function assertSecretsOpen(config: ServerConfig, fernet: Fernet, keySource: stri
 /** Where a key's value came from: the file beats the environment (the defaults hold no secrets). */
 function valueSource(key: string, file: ConfigFile | undefined, path: string | undefined): string {
   return file !== undefined && key in file.values ? `config file ${path}` : envVarName(key);
+}
+
+/**
+ * A file we create is 0600, but one copied into place (the README's `cp
+ * netunnel.example.conf`) keeps its mode, which we keep too (atomic-file.ts): its secret key,
+ * which opens every stored secret, may then be readable by every local user.
+ */
+async function warnIfReadableByOthers(path: string, config: Readonly<ServerConfig>, logger: Logger): Promise<void> {
+  if (config.secret_key === undefined) return;
+  const { mode } = await stat(path);
+  if ((mode & 0o077) === 0) return;
+  logger.warn(`Config file ${path} holds the secret key and can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it`);
 }
 
 function generateKey(config: ServerConfig, logger: Logger): Fernet {
