@@ -131,7 +131,7 @@ describe('heartbeat', () => {
 
   test('a peer that stopped reading is not judged, and tells the other side it is alive', async () => {
     // Each side's own heartbeat, as the server and the client run them.
-    const heartbeat = new Heartbeat({ intervalMs: 100, timeoutMs: 100 });
+    const heartbeat = new Heartbeat({ intervalMs: 150, timeoutMs: 150 });
     const [reading, stalled, close] = await websocketPair();
     try {
       heartbeat.watch(reading);

@@ -148,9 +148,9 @@ describe('a slow reader keeps memory bounded', () => {
 });
 
 describe('a reader stalled for many heartbeats loses nothing', () => {
-  // Both ends judge every data websocket by this heartbeat: cut off after 200 ms of silence.
-  const heartbeat = { intervalMs: 100, timeoutMs: 100 };
-  const STALL_MS = 2000;
+  // Both ends judge every data websocket by this heartbeat: cut off after 500 ms of silence.
+  const heartbeat = { intervalMs: 250, timeoutMs: 250 };
+  const STALL_MS = 2500;
   const pause = () => new Promise((resolve) => setTimeout(resolve, STALL_MS));
 
   for (const direction of ['forward', 'reverse'] as const) {
