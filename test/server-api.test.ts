@@ -64,6 +64,10 @@ describe('REST API: answers and refusals', () => {
     ['features that are not a list', 'POST', '/channels', { version: '1.0.12', features: 'half-close' }, 400, /'features' must be array/],
     ['a force that is not a boolean', 'DELETE', '/channels/1/tunnels/1', { force: 1 }, 400, /'force' must be boolean/],
     ['a non-numeric channel id', 'POST', '/channels/abc/tunnels', { reverse: false }, 400, /'channel_id' must be integer/],
+    // Digits only, as the original's \d+ routes: ajv alone would read these as 1.
+    ['a hexadecimal channel id', 'POST', '/channels/0x1/tunnels', { reverse: false }, 400, /'channel_id' must be integer/],
+    ['an exponent tunnel id', 'DELETE', '/channels/1/tunnels/1e0', { force: false }, 400, /'tunnel_id' must be integer/],
+    ['a decimal peer id', 'GET', '/peers/1.0', undefined, 400, /'peer_id' must be integer/],
     ['a non-numeric tunnel id', 'DELETE', '/channels/1/tunnels/x', { force: false }, 400, /'tunnel_id' must be integer/],
     ['an unknown route', 'GET', '/nowhere', undefined, 404, /no such route: GET \/nowhere/],
   ];
