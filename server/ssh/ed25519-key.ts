@@ -21,14 +21,30 @@ export interface Ed25519KeyPair {
  * key would then refuse to start, and again at every start after, the bad file being kept.
  */
 export function generateEd25519Key(): Ed25519KeyPair {
-  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-  const seed = Buffer.from(jwk.d!, 'base64url');
-  const publicKey = Buffer.from(jwk.x!, 'base64url');
+  // Encoded by the generator itself, not exported from the key objects afterwards: Node 20's
+  // export of a fresh key can deadlock when a GC inside it frees the finished generation job,
+  // which takes the key's lock the export holds (seen in CI; one run in three of 100000 keys).
+  const der = generateKeyPairSync('ed25519', {
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+  });
+  const seed = lastBytes(der.privateKey, PKCS8_BYTES, 'private');
+  const publicKey = lastBytes(der.publicKey, SPKI_BYTES, 'public');
   const publicBlob = Buffer.concat([sshString(KEY_TYPE), sshString(publicKey)]);
   return {
     private: privateKeyFile(publicBlob, privateSection(publicKey, seed)),
     public: `${KEY_TYPE} ${publicBlob.toString('base64')}`,
   };
+}
+
+/** An ed25519 key's DER: a fixed prefix (RFC 8410), then the 32 key bytes. */
+const PKCS8_BYTES = 48;
+const SPKI_BYTES = 44;
+const KEY_BYTES = 32;
+
+function lastBytes(der: Buffer, length: number, what: string): Buffer {
+  if (der.length !== length) throw new Error(`unexpected ed25519 ${what} key encoding (${der.length} bytes)`);
+  return der.subarray(length - KEY_BYTES);
 }
 
 /** The private section: a random check word twice (a decryption check), the key, padding. */
