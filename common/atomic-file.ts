@@ -108,7 +108,7 @@ function escapeRegExp(text: string): string {
 }
 
 /** The result, or undefined for a file that does not exist; any other error is thrown. */
-async function ifPresent<T>(pending: Promise<T>): Promise<T | undefined> {
+export async function ifPresent<T>(pending: Promise<T>): Promise<T | undefined> {
   try {
     return await pending;
   } catch (err) {

@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { removeStaleTempFiles, writeFileAtomic } from '../../common/atomic-file.js';
+import { ifPresent, removeStaleTempFiles, writeFileAtomic } from '../../common/atomic-file.js';
 import { NetunnelError, errorMessage } from '../../common/errors.js';
 import { Fernet } from '../../common/fernet.js';
 import { DEFAULT_KEYS, KEY_SCHEMAS, defaultConfig, findProblem, problemText } from './defaults.js';
@@ -170,7 +170,7 @@ export class ConfigStore {
     const path = this.path!;
     let onDisk: string | undefined;
     try {
-      onDisk = await readTextIfExists(path);
+      onDisk = await ifPresent(readFile(path, 'utf8'));
     } catch (err) {
       throw saveFailed(`cannot read config file ${path} to check it before saving: ${errorMessage(err)}`, err);
     }
@@ -207,21 +207,13 @@ interface ConfigFile {
 async function readConfigFile(path: string): Promise<ConfigFile | undefined> {
   let text: string | undefined;
   try {
-    text = await readTextIfExists(path);
+    text = await ifPresent(readFile(path, 'utf8'));
   } catch (err) {
     throw invalid(`cannot read config file ${path}: ${errorMessage(err)}`, err);
   }
   return text === undefined ? undefined : { text, values: parseConfigText(path, text) };
 }
 
-async function readTextIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 function parseConfigText(path: string, text: string): Record<string, unknown> {
   let values: unknown;
