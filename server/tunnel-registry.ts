@@ -55,6 +55,11 @@ function keyOf(name: string): string {
   return name.toLowerCase();
 }
 
+/** Whether two names are the same endpoint name (for policies that name one, as permitopen). */
+export function sameName(a: string, b: string): boolean {
+  return keyOf(a) === keyOf(b);
+}
+
 /** True if `name` may be registered (the characters OpenSSH accepts in host names, no `~`). */
 export function isValidName(name: string): boolean {
   return NAME_PATTERN.test(name) && !name.startsWith('-');
@@ -81,7 +86,7 @@ export class TunnelRegistry {
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new NetunnelError('BAD_REQUEST', `Invalid virtual port ${port}: use 1-65535`);
     }
-    const unique = names.filter((name, i) => names.findIndex((other) => keyOf(other) === keyOf(name)) === i);
+    const unique = names.filter((name, i) => names.findIndex((other) => sameName(other, name)) === i);
     const registration: Registration = { names: unique, port, provider, owner, since: new Date(), active: true };
     for (const name of registration.names) {
       const list = this.byName.get(keyOf(name)) ?? [];

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { ParsedKey } from 'ssh2';
+import { sameName } from '../tunnel-registry.js';
 import ssh2 from './ssh2.js';
 
 /** listen: ssh -R; initiate: ssh -W/-L/-D/-J and `list`; proxy: sessions go to an `ssh.upstreams` host. */
@@ -309,8 +310,7 @@ export function permitListenAllows(key: AuthorizedKey, port: number): boolean {
 /** True if the key's `permitopen=` options (if any) allow `host:port`; host names match whatever their case, as registry names do. */
 export function permitOpenAllows(key: AuthorizedKey, host: string, port: number): boolean {
   if (key.permitOpen.length === 0) return true;
-  const wanted = host.toLowerCase();
-  return key.permitOpen.some((p) => p.host.toLowerCase() === wanted && (p.port === '*' || p.port === port));
+  return key.permitOpen.some((p) => sameName(p.host, host) && (p.port === '*' || p.port === port));
 }
 
 /** The lines whose public blob equals `data` (constant-time compare), in file order. */
