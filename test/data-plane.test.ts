@@ -4,7 +4,6 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
 import { createInterface } from 'node:readline';
-import type { NetunnelClient } from '../client/client.js';
 import { connectClient, startServer } from './support/in-process.js';
 import { startClientProcess, startServerProcess } from './support/processes.js';
 import type { ClientProcess, ServerProcess } from './support/processes.js';
@@ -23,6 +22,34 @@ function rssBytes(pid: number): number {
 /** The digest of `chunk` written again and again, `bytes` in all (a whole number of chunks). */
 function digestOfRepeats(chunk: Buffer, bytes: number): string {
   return sha256(Buffer.concat(Array.from({ length: bytes / chunk.length }, () => chunk)));
+}
+
+type Direction = 'forward' | 'reverse';
+
+/**
+ * Runs `body` with a tunnel to `service` through an in-process server and client (with
+ * `heartbeat` on both, if given), then stops all three.
+ */
+async function throughTunnel(
+  direction: Direction,
+  service: TestServer,
+  body: (entrancePort: number) => Promise<void>,
+  heartbeat?: { intervalMs: number; timeoutMs: number },
+): Promise<void> {
+  const options = heartbeat ? { heartbeat } : {};
+  const server = await startServer({}, options);
+  const client = await connectClient(server, options);
+  try {
+    const tunnel =
+      direction === 'forward'
+        ? await client.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: service.port })
+        : await client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: service.port, remotePort: 0 });
+    await body(tunnel.entrance.port);
+  } finally {
+    await client.close();
+    await server.close();
+    await service.close();
+  }
 }
 
 /** Writes `chunk` again and again until the socket stops taking it for `quietMs`; returns bytes taken. */
@@ -159,22 +186,14 @@ describe('a reader stalled for many heartbeats loses nothing', () => {
   const pause = () => new Promise((resolve) => setTimeout(resolve, STALL_MS));
 
   for (const direction of ['forward', 'reverse'] as const) {
-    const open = (client: NetunnelClient, port: number) =>
-      direction === 'forward'
-        ? client.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: port })
-        : client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: port, remotePort: 0 });
-
     test(`an exit that stops reading, then resumes, gets every byte and the EOF (${direction})`, async () => {
       let sink: net.Socket | undefined;
       const exit = await listen((socket) => {
         sink = socket;
         socket.pause();
       });
-      const server = await startServer({}, { heartbeat });
-      const client = await connectClient(server, { heartbeat });
-      try {
-        const tunnel = await open(client, exit.port);
-        const writer = await connect(tunnel.entrance.port);
+      await throughTunnel(direction, exit, async (entrancePort) => {
+        const writer = await connect(entrancePort);
         await waitUntil(() => sink !== undefined, 5000, 'the exit connection');
         const chunk = randomBytes(MiB);
         const taken = await writeUntilStalled(writer, chunk, 512 * MiB);
@@ -184,11 +203,7 @@ describe('a reader stalled for many heartbeats loses nothing', () => {
         assert.equal(all.length, taken);
         assert.equal(sha256(all), digestOfRepeats(chunk, taken));
         writer.destroy();
-      } finally {
-        await client.close();
-        await server.close();
-        await exit.close();
-      }
+      }, heartbeat);
     });
 
     test(`a user who stops reading at the entrance, then resumes, gets every byte and the EOF (${direction})`, async () => {
@@ -200,11 +215,8 @@ describe('a reader stalled for many heartbeats loses nothing', () => {
           socket.end();
         });
       });
-      const server = await startServer({}, { heartbeat });
-      const client = await connectClient(server, { heartbeat });
-      try {
-        const tunnel = await open(client, flood.port);
-        const user = await connect(tunnel.entrance.port);
+      await throughTunnel(direction, flood, async (entrancePort) => {
+        const user = await connect(entrancePort);
         user.pause();
         await waitUntil(() => taken > 0, 30_000, 'the service to stall');
         await pause();
@@ -212,11 +224,7 @@ describe('a reader stalled for many heartbeats loses nothing', () => {
         assert.equal(all.length, taken);
         assert.equal(sha256(all), digestOfRepeats(chunk, taken));
         user.destroy();
-      } finally {
-        await client.close();
-        await server.close();
-        await flood.close();
-      }
+      }, heartbeat);
     });
   }
 });
@@ -253,15 +261,10 @@ describe('an abort reaches the far TCP end as a reset, never as a clean EOF', ()
     test(`the service resetting reaches the user as a reset, and the user resetting reaches the service (${direction})`, async () => {
       let service: net.Socket | undefined;
       const exit = await listen((socket) => (service = socket));
-      const server = await startServer();
-      const client = await connectClient(server);
-      try {
-        const tunnel = direction === 'forward'
-          ? await client.openForwardTunnel({ remoteAddress: '127.0.0.1', remotePort: exit.port })
-          : await client.openReverseTunnel({ localAddress: '127.0.0.1', localPort: exit.port, remotePort: 0 });
+      await throughTunnel(direction, exit, async (entrancePort) => {
         for (const resetBy of ['service', 'user'] as const) {
           service = undefined;
-          const user = await connect(tunnel.entrance.port);
+          const user = await connect(entrancePort);
           user.write('hello');
           await waitUntil(() => service !== undefined, 5000, 'the exit connection');
           const [resetter, peer] = resetBy === 'service' ? [service!, user] : [user, service!];
@@ -270,11 +273,7 @@ describe('an abort reaches the far TCP end as a reset, never as a clean EOF', ()
           assert.equal(await ended, 'ECONNRESET', `the ${resetBy}'s reset`);
           user.destroy();
         }
-      } finally {
-        await client.close();
-        await server.close();
-        await exit.close();
-      }
+      });
     });
   }
 
