@@ -12,8 +12,13 @@ const HANG_UP_GRACE_MS = 2000;
  */
 export function hangUp(client: Connection): void {
   client.end();
-  const socket = (client as unknown as { _sock?: Socket })._sock;
+  const socket = socketOf(client);
   if (!socket || socket.destroyed) return;
   const timer = setTimeout(() => socket.destroy(), HANG_UP_GRACE_MS).unref();
   socket.once('close', () => clearTimeout(timer));
+}
+
+/** The TCP socket under an ssh2 connection (ssh2 keeps it private). */
+export function socketOf(client: Connection): Socket | undefined {
+  return (client as unknown as { _sock?: Socket })._sock;
 }

@@ -11,7 +11,7 @@ import { fingerprintOf, fromAllows, linesWithKey, normalizeAddress, notExpired, 
 import type { AuthorizedKey } from './authorized-keys.js';
 import type { AuthorizedKeysFile } from './authorized-keys-file.js';
 import { handleSession } from './builtin-session.js';
-import { hangUp } from './hang-up.js';
+import { hangUp, socketOf } from './hang-up.js';
 import { ADMINISTRATIVELY_PROHIBITED, CONNECT_FAILED, RESOURCE_SHORTAGE, openForwarded, rejectWithReason } from './channel-open.js';
 import { channelStream } from './channel-stream.js';
 import type { PerKeyLimit } from './key-limits.js';
@@ -167,7 +167,7 @@ export class SshConnection {
   }
 
   #ready(): void {
-    const socket = (this.#client as unknown as { _sock?: Socket })._sock;
+    const socket = socketOf(this.#client);
     if (socket) this.#door.authenticated.add(socket);
     this.#log.info(`SSH client ${this.#describe()} authenticated as ${this.#username}`);
   }
