@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { errorMessage } from './errors.js';
 import { LiveConnections } from './live-connections.js';
 import { recycleAcceptedReads } from './recycled-reads.js';
-import { splice } from './splice.js';
+import { abort, splice } from './splice.js';
 import { listenTcp } from './tcp.js';
 import type { WebSocketPool } from './websocket-pool.js';
 import type { Traffic } from './traffic.js';
@@ -67,18 +67,21 @@ export class InputTunnel {
     return this.#live.drained();
   }
 
-  /** Stops accepting; live connections finish unless `force`. */
+  /** Stops accepting; live connections finish unless `force` (then they are aborted). */
   stop(force = false): void {
     this.#server?.close();
     this.#options.pool.close();
-    if (force) this.#live.destroyAll();
+    if (force) this.#live.abortAll();
   }
 
   async #carry(socket: net.Socket): Promise<void> {
     const { pool, halfClose, reuse, logger } = this.#options;
     // Only splice reads an entrance's socket.
     recycleAcceptedReads(socket);
-    this.#live.add(socket);
+    // Once spliced, the abort goes to the websocket: splice then resets the socket too, and
+    // the far end learns of it (a reset socket alone would end the websocket cleanly).
+    let stream: WebSocketStream | undefined = undefined;
+    this.#live.add(socket, (error) => abort(stream ?? socket, error));
     socket.on('error', () => {});
     let ws;
     try {
@@ -92,7 +95,7 @@ export class InputTunnel {
       pool.offer(ws);
       return;
     }
-    const stream = WebSocketStream.forEntrance(ws, { halfClose, onReusable: reuse ? (free) => pool.offer(free) : undefined });
+    stream = WebSocketStream.forEntrance(ws, { halfClose, onReusable: reuse ? (free) => pool.offer(free) : undefined });
     const done = splice(socket, stream, { traffic: this.#options.traffic });
     socket.resume();
     const result = await done;

@@ -54,10 +54,10 @@ export class OutputTunnel {
     ws.once('close', onEarlyClose);
   }
 
-  /** Stops accepting; live connections finish unless `force`. */
+  /** Stops accepting; live connections finish unless `force` (then they are aborted). */
   stop(force = false): void {
     this.#stopped = true;
-    if (force) this.#live.destroyAll();
+    if (force) this.#live.abortAll();
   }
 
   async #carry(stream: WebSocketStream): Promise<void> {

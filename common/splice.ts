@@ -32,7 +32,10 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
   const lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
   const result: SpliceResult = { aToB: 0, bToA: 0 };
   const traffic = options.traffic;
-  const closed = traffic?.connectionOpened();
+  const closed = traffic?.connectionOpened((error) => {
+    abort(a, error);
+    abort(b, error);
+  });
   pump(a, b, (n) => {
     result.aToB += n;
     if (traffic) traffic.upstreamBytes += n;
@@ -77,7 +80,8 @@ function pump(src: Duplex, dst: Duplex, count: (bytes: number) => void): void {
   });
 }
 
-function abort(stream: Duplex, error: Error): void {
+/** Ends `stream` as an abort: a TCP socket is reset, any other stream destroyed with `error`. */
+export function abort(stream: { destroy(error?: Error): void }, error: Error): void {
   if (stream instanceof net.Socket && !stream.destroyed && !stream.connecting) stream.resetAndDestroy();
   else stream.destroy(error);
 }

@@ -47,11 +47,11 @@ export class ServerNamedReverseTunnel implements ServerTunnel {
     if (!this.#requested.deliver(ws)) this.#pool.offer(ws);
   }
 
-  /** Unregisters the name; live connections finish unless `force`. */
+  /** Unregisters the name; live connections finish unless `force` (then they are aborted). */
   stop(force: boolean): void {
     this.#handle?.unregister();
     this.#pool.close();
-    if (force) this.#live.destroyAll();
+    if (force) this.#live.abortAll();
   }
 
   async #open(): Promise<Duplex> {

@@ -137,13 +137,17 @@ export class NetunnelServer {
     await app.register(operationsRoutes, { status: () => this.status(), metrics: this.metrics });
   }
 
-  /** Waits until no tunnelled connection is open, for at most `graceMs`. */
+  /** Waits until no tunnelled connection is open, for at most `graceMs`, then aborts the rest. */
   async #drain(graceMs: number): Promise<void> {
     const live = () => Object.values(this.metrics.traffic).reduce((sum, t) => sum + t.live, 0);
     const deadline = Date.now() + graceMs;
     if (live() > 0 && graceMs > 0) this.#options.logger.info(`waiting up to ${graceMs / 1000} s for ${live()} connections to finish`);
     while (live() > 0 && Date.now() < deadline) await sleep(Math.min(100, deadline - Date.now()));
-    if (live() > 0) this.#options.logger.info(`closing ${live()} connections still open`);
+    if (live() === 0) return;
+    this.#options.logger.info(`closing ${live()} connections still open`);
+    // Reset, not ended: a peer must not take a transfer cut short for a whole one.
+    const error = new NetunnelError('SHUTTING_DOWN', 'the server shut down');
+    for (const traffic of Object.values(this.metrics.traffic)) traffic.abortAll(error);
   }
 
   /** Lets /status and /metrics count the SSH front door's connections (it runs beside the app). */

@@ -11,7 +11,7 @@ import type { PeerResponse, StaticTunnelResponse } from '../common/protocol.js';
 import { call } from './support/in-process.js';
 import { startServerProcess } from './support/processes.js';
 import type { ServerProcess } from './support/processes.js';
-import { echoServer, exchange, freePort, isRefused, randomBytes, sha256 } from './support/sockets.js';
+import { connect, echoServer, exchange, freePort, howItEnds, isRefused, randomBytes, sha256, waitUntil } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
 import { waitForStaticTunnel } from './support/static-tunnels.js';
 import { withTempDir } from './support/temp-dir.js';
@@ -116,6 +116,32 @@ describe('static tunnels between server processes', () => {
         assert.deepEqual(await exchange(localPort, Buffer.from('thawed')), Buffer.from('thawed'));
       } finally {
         peer.child.kill('SIGCONT');
+        await server.stop();
+        await peer.stop();
+      }
+    }));
+
+  test('a peer killed mid-transfer resets the user\'s connection rather than ending it cleanly', () =>
+    withTempDir(async (dir) => {
+      const peer = await startServerProcess();
+      const server = await startServerProcess(['-c', join(dir, 'server.conf')]);
+      try {
+        const { id } = (await api(server, 'POST', '/peers', { name: 'doomed', target_netunnel_url: peer.url })) as PeerResponse;
+        const localPort = await freePort();
+        await api(server, 'POST', `/peers/${id}/static_tunnels`, { tunnel_remote_port: echo.port, tunnel_local_port: localPort });
+        await waitForStaticTunnel(server, id, 1, 'online', { context: server.output });
+
+        const socket = await connect(localPort);
+        const ended = howItEnds(socket);
+        let echoed = 0;
+        socket.on('data', (chunk: Buffer) => (echoed += chunk.length));
+        socket.write(randomBytes(64 * 1024));
+        await waitUntil(() => echoed > 0, 15_000, 'the first echo');
+
+        await peer.stop('SIGKILL');
+        assert.equal(await ended, 'ECONNRESET', 'a cut-short stream must not look like a whole one');
+        socket.destroy();
+      } finally {
         await server.stop();
         await peer.stop();
       }

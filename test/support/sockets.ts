@@ -80,6 +80,14 @@ export function readAll(socket: net.Socket, timeoutMs = 30_000): Promise<Buffer>
   });
 }
 
+/** Resolves with how the socket's reading side ended: `'clean end'`, or the error's code (`'ECONNRESET'`). */
+export function howItEnds(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    socket.once('end', () => resolve('clean end'));
+  });
+}
+
 /** Sends `request`, half-closes, and resolves with the whole reply. */
 export async function exchange(port: number, request: Buffer, timeoutMs?: number): Promise<Buffer> {
   const socket = await connect(port);
