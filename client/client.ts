@@ -80,6 +80,8 @@ export class NetunnelClient extends EventEmitter {
   #channel: Channel | undefined;
   #channelId = 0;
   #features = new Set<Feature>();
+  /** close() was called: whatever an attempt still in flight opens is closed at once. */
+  #closed = false;
   serverVersion = '';
 
   constructor(options: NetunnelClientOptions) {
@@ -113,7 +115,12 @@ export class NetunnelClient extends EventEmitter {
     this.#channelId = created.channel_id;
     this.serverVersion = created.version;
     this.#features = new Set((created.features ?? []).filter((f) => requested.includes(f)));
+    this.#requireOpen();
     await this.#openWebSocket(routes.channelConnect(created.channel_id), (ws) => (this.#channel = this.#startChannel(ws)));
+    if (this.#closed) {
+      this.#channel?.close();
+      throw closedError();
+    }
     this.#options.logger.debug({ channel: this.#channelId, features: [...this.#features] }, 'channel connected');
   }
 
@@ -231,6 +238,7 @@ export class NetunnelClient extends EventEmitter {
 
   /** Stops every tunnel and closes the channel. */
   async close(): Promise<void> {
+    this.#closed = true;
     for (const tunnel of this.#tunnels.values()) tunnel.stop(true);
     this.#channel?.close();
     this.#heartbeat.close();
@@ -247,6 +255,10 @@ export class NetunnelClient extends EventEmitter {
   }
 
   #register(tunnel: ClientTunnel): ClientTunnel {
+    if (this.#closed) {
+      tunnel.stop(true);
+      throw closedError();
+    }
     this.#tunnels.set(tunnel.id, tunnel);
     tunnel.once('stopped', () => this.#tunnels.delete(tunnel.id));
     return tunnel;
@@ -296,7 +308,15 @@ export class NetunnelClient extends EventEmitter {
     this.emit('close', new NetunnelError('CHANNEL_CLOSED', 'the connection to the server was lost'));
   }
 
+  #requireOpen(): void {
+    if (this.#closed) throw closedError();
+  }
+
   #requireChannel(): void {
     if (!this.#channel || this.#channel.closed) throw new NetunnelError('CHANNEL_CLOSED', 'the client is not connected; call connect() first');
   }
+}
+
+function closedError(): NetunnelError {
+  return new NetunnelError('CHANNEL_CLOSED', 'the client was closed');
 }

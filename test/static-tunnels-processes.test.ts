@@ -146,11 +146,43 @@ describe('static tunnels between server processes', () => {
         await peer.stop();
       }
     }));
+
+  test('deleting a static tunnel, or its peer, while the peer is frozen answers at once and opens nothing later', () =>
+    withTempDir(async (dir) => {
+      const peer = await startServerProcess();
+      const server = await startServerProcess(['-c', join(dir, 'server.conf')]);
+      try {
+        const { id } = (await api(server, 'POST', '/peers', { name: 'frozen', target_netunnel_url: peer.url })) as PeerResponse;
+        peer.child.kill('SIGSTOP');
+        const ports = [await freePort(), await freePort()];
+        for (const port of ports) {
+          await api(server, 'POST', `/peers/${id}/static_tunnels`, { tunnel_remote_port: echo.port, tunnel_local_port: port });
+        }
+        // Each attempt now waits on a peer that accepts TCP but never answers (30 s to give up).
+        await api(server, 'DELETE', `/peers/${id}/static_tunnels/1`, undefined, 10_000);
+        await api(server, 'DELETE', `/peers/${id}`, undefined, 10_000);
+
+        peer.child.kill('SIGCONT');
+        // Give a stopped attempt that still went on the time to open its port, then look.
+        assert.match((await api(peer, 'GET', '/version')) as string, /^\d/);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        for (const port of ports) assert.ok(await isRefused(port), `port ${port} stays closed`);
+        assert.deepEqual(await api(server, 'GET', '/peers'), []);
+      } finally {
+        peer.child.kill('SIGCONT');
+        await server.stop();
+        await peer.stop();
+      }
+    }));
 });
 
-/** The answer's body; anything but a 200 fails the test with the server's words. */
-async function api(server: ServerProcess, method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await call(server, method, path, body);
+/** The answer's body; anything but a 200 within `timeoutMs` fails the test with the server's words. */
+async function api(server: ServerProcess, method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  const answer = await Promise.race([call(server, method, path, body), late]).finally(() => clearTimeout(timer));
   assert.equal(answer.status, 200, `${method} ${path}: ${answer.text}`);
   return answer.body;
 }

@@ -105,27 +105,35 @@ export class StaticTunnel {
   async #holdOnce(onUp: () => void): Promise<string> {
     const client = new NetunnelClient(await this.#clientOptions());
     const life = new AbortController();
+    const stopped = whenAborted(this.#stop.signal, life.signal).then(() => 'stopped');
     try {
-      await client.connect();
-      const { settings } = this;
-      const tunnel = await client.openForwardTunnel({
-        remoteAddress: settings.tunnel_remote_address,
-        remotePort: settings.tunnel_remote_port,
-        localAddress: settings.tunnel_local_address,
-        localPort: settings.tunnel_local_port,
-      });
+      // A peer that accepts TCP but never answers must not hold up a stop for the REST
+      // timeout: the stop wins the race, and closing the client aborts the attempt.
+      const tunnel = await Promise.race([this.#open(client), stopped]);
+      if (typeof tunnel === 'string') return tunnel;
       this.#enter('online', undefined, 'static tunnel online');
       onUp();
       return await Promise.race([
         once(client, 'close').then(() => 'the connection to the peer was lost'),
         tunnel.done().then(() => 'the peer closed the tunnel'),
-        once(this.#stop.signal, 'abort').then(() => 'stopped'),
+        stopped,
         this.#watch(client, tunnel, life.signal),
       ]);
     } finally {
       life.abort();
       await client.close();
     }
+  }
+
+  async #open(client: NetunnelClient): Promise<ClientTunnel> {
+    await client.connect();
+    const { settings } = this;
+    return client.openForwardTunnel({
+      remoteAddress: settings.tunnel_remote_address,
+      remotePort: settings.tunnel_remote_port,
+      localAddress: settings.tunnel_local_address,
+      localPort: settings.tunnel_local_port,
+    });
   }
 
   /** Resolves (with the reason) when a periodic end-to-end check fails: up, but broken. */
@@ -157,4 +165,18 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
     timer = setTimeout(() => reject(new Error(message)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves when `signal` aborts (at once if it has); the listener goes when `until` aborts. */
+function whenAborted(signal: AbortSignal, until: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      until.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    until.addEventListener('abort', done, { once: true });
+  });
 }
