@@ -60,7 +60,7 @@ test('clients killed mid-transfer, round after round, leave the server holding n
     await waitUntil(() => server.status().channels.length === 0, 15_000, 'every channel released');
     const live = () => Object.values(server.status().connections).reduce((sum, kind) => sum + kind.live, 0);
     await waitUntil(() => live() === 0 && echo.sockets.size === 0, 15_000, 'no connection left open');
-    await waitUntil(() => atMost(resources(), baseline), 15_000, `resources back to ${JSON.stringify(baseline)} (now ${JSON.stringify(resources())})`);
+    await waitUntil(() => atMost(resources(), baseline), 15_000, () => `resources back to ${JSON.stringify(baseline)} (now ${JSON.stringify(resources())})`);
     assert.equal(server.registry.list().length, 0);
   } finally {
     for (const client of clients) await client.stop('SIGKILL');
@@ -86,16 +86,18 @@ test('OpenSSH listeners and initiators killed mid-circuit, round after round, le
         initiator.child.stdin!.write(randomBytes(256 * 1024));
         initiators.push(initiator);
       }
-      await waitUntil(() => initiators.every((p) => p.stdout().length > 0), 30_000, `echoes on every circuit: ${initiators.map((p) => p.stderr()).join('')}`);
+      await waitUntil(() => initiators.every((p) => p.stdout().length > 0), 30_000, () => `echoes on every circuit: ${initiators.map((p) => p.stderr()).join('')}`);
 
       // Either end may go first.
       const ends = round % 2 === 0 ? [[listener], initiators] : [initiators, [listener]];
       for (const group of ends) await Promise.all(group.map((p) => (p.child.kill('SIGKILL'), p.exited)));
+      // Also what lets the next round start clean: a killed listener stays registered until
+      // its socket's end is read, and an initiator sent then is (rightly) refused.
       await waitUntil(() => board.door.connectionCount === 0 && !board.resolves('gw', 22), 15_000, 'every SSH connection and name released');
     }
 
     await waitUntil(() => echo.sockets.size === 0, 15_000, 'no connection left open to the service');
-    await waitUntil(() => atMost(resources(), baseline), 15_000, `resources back to ${JSON.stringify(baseline)} (now ${JSON.stringify(resources())})`);
+    await waitUntil(() => atMost(resources(), baseline), 15_000, () => `resources back to ${JSON.stringify(baseline)} (now ${JSON.stringify(resources())})`);
   } finally {
     await board.close();
     await echo.close();

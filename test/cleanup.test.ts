@@ -37,7 +37,7 @@ test('every socket is released when connections end, however they end', async ()
       socket.destroy();
     }
     // Websockets handed back for reuse beyond the spare stay idle for 10 s, then go too.
-    await waitUntil(() => tcpHandles() <= baseline, 25_000, `handles back to ${baseline} (now ${tcpHandles()})`);
+    await waitUntil(() => tcpHandles() <= baseline, 25_000, () => `handles back to ${baseline} (now ${tcpHandles()})`);
     assert.equal(echo.sockets.size, 0, 'the echo service holds no connection');
   } finally {
     await client.close();

@@ -79,7 +79,7 @@ describe('data websocket reuse', () => {
       replies.forEach((reply, i) => assert.deepEqual(reply, payloads[i]));
       // The server's side of this client's websockets: its channel, and the idle data websockets.
       const dataWebSockets = () => server.app.websocketServer.clients.size - 1;
-      await waitUntil(() => dataWebSockets() <= 8, 10_000, `at most 8 idle websockets (now ${dataWebSockets()})`);
+      await waitUntil(() => dataWebSockets() <= 8, 10_000, () => `at most 8 idle websockets (now ${dataWebSockets()})`);
       await sequentialExchanges(forward.entrance.port, 5);
     } finally {
       await client.close();

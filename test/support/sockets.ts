@@ -115,11 +115,14 @@ export function sha256(data: Buffer): string {
 
 export { randomBytes };
 
-/** Polls `condition` until true, or fails after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+/**
+ * Polls `condition` until true, or fails after `timeoutMs`. A function `what` is called only
+ * then, so a message can tell the state at the failure rather than at the start.
+ */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000, what: string | (() => string) = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
