@@ -24,6 +24,7 @@ export interface OutputTunnelOptions {
 export class OutputTunnel {
   readonly #options: OutputTunnelOptions;
   readonly #live = new LiveConnections();
+  readonly #waiting = new Set<WebSocket>();
   #stopped = false;
 
   constructor(options: OutputTunnelOptions) {
@@ -44,9 +45,16 @@ export class OutputTunnel {
       ws.close(1000);
       return;
     }
-    const onEarlyClose = () => ws.off('message', onFirst);
+    this.#waiting.add(ws);
+    const onEarlyClose = () => {
+      this.#waiting.delete(ws);
+      ws.off('message', onFirst);
+    };
     const onFirst = () => {
+      this.#waiting.delete(ws);
       ws.off('close', onEarlyClose);
+      // A first frame the peer sent before it read our close must not start a connection.
+      if (this.#stopped) return;
       const { halfClose, reuse } = this.#options;
       void this.#carry(new WebSocketStream(ws, { halfClose, onReusable: reuse ? (free) => this.accept(free) : undefined }));
     };
@@ -54,9 +62,15 @@ export class OutputTunnel {
     ws.once('close', onEarlyClose);
   }
 
-  /** Stops accepting; live connections finish unless `force` (then they are aborted). */
+  /**
+   * Stops accepting; live connections finish unless `force` (then they are aborted). The
+   * websockets still waiting for their first frame (spares, reused ones) are closed: they
+   * would otherwise carry new connections through a tunnel that is gone.
+   */
   stop(force = false): void {
     this.#stopped = true;
+    for (const ws of this.#waiting) ws.close(1000);
+    this.#waiting.clear();
     if (force) this.#live.abortAll();
   }
 

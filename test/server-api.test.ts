@@ -1,11 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import WebSocket from 'ws';
 import { RemoteError } from '../common/errors.js';
 import { NETUNNEL_VERSION } from '../common/version.js';
 import type { NetunnelServer } from '../server/server.js';
 import { call, connectClient, startServer } from './support/in-process.js';
-import { isRefused, listen, waitUntil } from './support/sockets.js';
+import { echoServer, isRefused, listen, waitUntil } from './support/sockets.js';
 
 /** The status a websocket upgrade gets, and the error text of a refusal. */
 async function upgrade(server: NetunnelServer, path: string): Promise<{ status: number; error?: string }> {
@@ -148,6 +149,48 @@ describe('REST API: answers and refusals', () => {
     }
   });
 });
+
+for (const force of [false, true]) {
+  test(`a tunnel deleted${force ? ' with force' : ''} carries no new connection, even over a data websocket opened before`, async () => {
+    const server = await startServer();
+    const echo = await echoServer();
+    let exits = 0;
+    echo.server.on('connection', () => exits++);
+    const base = server.url.replace('http', 'ws');
+    const channelId = await createChannel(server);
+    const channel = new WebSocket(`${base}/channels/${channelId}/connect`);
+    await once(channel, 'open');
+    try {
+      const created = await call(server, 'POST', `/channels/${channelId}/tunnels`, { exit_address: '127.0.0.1', exit_port: echo.port, reverse: false });
+      const path = `/channels/${channelId}/tunnels/${(created.body as { tunnel_id: number }).tunnel_id}`;
+      const [carrying, spare] = [new WebSocket(`${base}${path}/connect`), new WebSocket(`${base}${path}/connect`)];
+      await Promise.all([once(carrying, 'open'), once(spare, 'open')]);
+      carrying.send('pasten');
+      carrying.send(Buffer.from('before'));
+      assert.equal(String((await once(carrying, 'message'))[0]), 'before');
+      const [spareClosed, carryingClosed] = [once(spare, 'close'), once(carrying, 'close')];
+
+      assert.equal((await call(server, 'DELETE', path, { force })).status, 200);
+      // What a client that ignores the delete would do with the websocket it holds.
+      spare.send('pasten');
+      spare.send(Buffer.from('after'));
+      assert.equal((await spareClosed)[0], 1000);
+      assert.equal(exits, 1, 'only the connection made before the delete reached the exit');
+      if (force) {
+        assert.equal((await carryingClosed)[0], 1006, 'the live connection is aborted');
+      } else {
+        carrying.send(Buffer.from('still here'));
+        assert.equal(String((await once(carrying, 'message'))[0]), 'still here', 'the live connection finishes');
+        carrying.close();
+        await carryingClosed;
+      }
+    } finally {
+      channel.close();
+      await server.close();
+      await echo.close();
+    }
+  });
+}
 
 describe('allowed_tunnel_destinations (the original test suite\'s seven cases)', () => {
   const cases: Array<[string, Record<string, string> | undefined, Array<[string, number, boolean]>]> = [
