@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'BAD_REQUEST'
   | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'FORBIDDEN'
   | 'AUTH_FAILED'
   | 'CONFLICT'
@@ -34,6 +35,7 @@ export type ErrorCode =
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   FORBIDDEN: 403,
   // The server (or a peer) refused our credentials.
   AUTH_FAILED: 403,

@@ -21,9 +21,36 @@ export function installErrorHandlers(app: FastifyInstance): void {
     else request.log.info({ status, error: body.error }, 'request refused');
     return reply.code(status).type('application/json').send(status >= 500 && !(err instanceof NetunnelError) ? internal() : body);
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: `no such route: ${request.method} ${request.url}`, code: 'NOT_FOUND' } satisfies ErrorBody),
-  );
+  const methodsByPath = collectRouteMethods(app);
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = allowedMethods(methodsByPath, request.url);
+    if (allowed.length === 0) {
+      return reply.code(404).send({ error: `no such route: ${request.method} ${request.url}`, code: 'NOT_FOUND' } satisfies ErrorBody);
+    }
+    // The caller has the path right, only not the method: say which ones it takes (as aiohttp does).
+    const error = `${request.method} is not allowed on ${request.url}; use ${allowed.length === 1 ? allowed[0] : `one of ${allowed.join(', ')}`}`;
+    return reply.code(405).header('allow', allowed.join(', ')).send({ error, code: 'METHOD_NOT_ALLOWED' } satisfies ErrorBody);
+  });
+}
+
+/** Every route's methods, by path pattern; call before the routes are registered. */
+function collectRouteMethods(app: FastifyInstance): Map<string, Set<string>> {
+  const methodsByPath = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    const methods = methodsByPath.get(route.url) ?? new Set<string>();
+    for (const method of [route.method].flat()) methods.add(method);
+    methodsByPath.set(route.url, methods);
+  });
+  return methodsByPath;
+}
+
+function allowedMethods(methodsByPath: Map<string, Set<string>>, url: string): string[] {
+  const segments = url.split('?', 1)[0].split('/');
+  const matches = ([pattern]: [string, Set<string>]) => {
+    const parts = pattern.split('/');
+    return parts.length === segments.length && parts.every((part, i) => part === segments[i] || (part.startsWith(':') && segments[i] !== ''));
+  };
+  return [...methodsByPath].filter(matches).flatMap(([, methods]) => [...methods]).sort();
 }
 
 function describe(err: FastifyError): ErrorBody {

@@ -82,6 +82,26 @@ describe('REST API: answers and refusals', () => {
     });
   }
 
+  test('a known path asked with the wrong method is a 405 naming the methods it takes', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['GET', '/channels', 'POST'],
+      ['DELETE', '/version', 'GET, HEAD'],
+      ['PUT', '/channels/1/tunnels/2', 'DELETE'],
+      ['POST', '/channels/7/connect', 'GET, HEAD'],
+      ['GET', '/authenticate', 'POST'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const response = await fetch(server.url + path, { method });
+      const body = (await response.json()) as { error: string; code: string };
+      assert.equal(response.status, 405, `${method} ${path}`);
+      assert.equal(response.headers.get('allow'), allow);
+      assert.equal(body.code, 'METHOD_NOT_ALLOWED');
+      assert.match(body.error, new RegExp(`^${method} is not allowed on ${path}; use `));
+    }
+    // A path no route has stays a 404, whatever the method.
+    assert.equal((await call(server, 'DELETE', '/channels/1/nowhere')).status, 404);
+  });
+
   test('tunnel bodies are checked: missing keys, unknown keys, bad ports', async () => {
     const client = await connectClient(server);
     const path = `/channels/${client.channelId}/tunnels`;
