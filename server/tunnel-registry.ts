@@ -66,21 +66,38 @@ export function isValidName(name: string): boolean {
 }
 
 /**
+ * A name a resolver would read as an address: an IPv4 address in any spelling getaddrinfo
+ * takes (`127.0.0.1`, `127.1`, `0x7f.1`, `2130706433`) or `localhost`. A listener under one
+ * would pass itself off as a machine; a name must not look like a place.
+ */
+export function isAddressLike(name: string): boolean {
+  const lower = name.toLowerCase().replace(/\.$/, '');
+  return lower === 'localhost' || lower.endsWith('.localhost') || lower.split('.').every((label) => /^(0x[0-9a-f]*|[0-9]+)$/.test(label));
+}
+
+/**
  * The server's virtual endpoints: names (primary + aliases) with ports, each backed by a
  * provider. Newest registration of a name wins; `name~N` reaches the N-th older one.
- * A registration covers one port; several registrations by one owner under the same names
- * are ranked by their first (oldest) port registration, so `name~N` picks an owner, not a port.
+ * A registration covers one port; an owner's registrations under a name rank together, by
+ * when it first came, for as long as it holds any of them: `name~N` picks an owner, not a port,
+ * and an owner cancelling one port moves no one.
  */
 export class TunnelRegistry {
   /** Per name (keyOf), registrations newest first. */
   private readonly byName = new Map<string, Registration[]>();
   private readonly all = new Set<Registration>();
+  /** Per name (keyOf), when each owner holding a registration under it first came: its rank. */
+  private readonly arrivals = new Map<string, Map<OwnerInfo, number>>();
+  private nextArrival = 0;
 
   register(names: string[], port: number, provider: EndpointProvider, owner: OwnerInfo): RegistrationHandle {
     if (names.length === 0) throw new NetunnelError('BAD_REQUEST', 'A virtual endpoint needs at least one name');
     for (const name of names) {
       if (!isValidName(name)) {
         throw new NetunnelError('BAD_REQUEST', `Invalid endpoint name "${name}": use letters, digits, '.', '_' and '-'`);
+      }
+      if (isAddressLike(name)) {
+        throw new NetunnelError('BAD_REQUEST', `Invalid endpoint name "${name}": it reads as an address; pick a name that does not`);
       }
     }
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -92,6 +109,9 @@ export class TunnelRegistry {
       const list = this.byName.get(keyOf(name)) ?? [];
       list.unshift(registration);
       this.byName.set(keyOf(name), list);
+      const arrivals = this.arrivals.get(keyOf(name)) ?? new Map<OwnerInfo, number>();
+      if (!arrivals.has(owner)) arrivals.set(owner, this.nextArrival++);
+      this.arrivals.set(keyOf(name), arrivals);
     }
     this.all.add(registration);
     return {
@@ -105,6 +125,9 @@ export class TunnelRegistry {
           const rest = list.filter((r) => r !== registration);
           if (rest.length === 0) this.byName.delete(keyOf(name));
           else this.byName.set(keyOf(name), rest);
+          // An owner keeps its place while it holds any port under the name, so its others do not move.
+          if (!rest.some((r) => r.owner === registration.owner)) this.arrivals.get(keyOf(name))?.delete(registration.owner);
+          if (rest.length === 0) this.arrivals.delete(keyOf(name));
         }
       },
     };
@@ -176,20 +199,19 @@ export class TunnelRegistry {
     return rows.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
   }
 
-  /** Registrants of `name`, newest first; registrations sharing an owner object form one group. */
+  /**
+   * Registrants of `name`, newest first by when each owner came (not by its oldest port left);
+   * registrations sharing an owner object form one group, oldest first.
+   */
   private owners(name: string): Registration[][] {
-    const groups: Registration[][] = [];
     const byOwner = new Map<OwnerInfo, Registration[]>();
-    // Oldest first, so that an owner ranks by its first registration.
     for (const registration of [...(this.byName.get(keyOf(name)) ?? [])].reverse()) {
-      let group = byOwner.get(registration.owner);
-      if (!group) {
-        group = [];
-        byOwner.set(registration.owner, group);
-        groups.unshift(group);
-      }
+      const group = byOwner.get(registration.owner) ?? [];
       group.push(registration);
+      byOwner.set(registration.owner, group);
     }
-    return groups;
+    const arrivals = this.arrivals.get(keyOf(name));
+    const rank = (owner: OwnerInfo) => arrivals?.get(owner) ?? 0;
+    return [...byOwner].sort(([a], [b]) => rank(b) - rank(a)).map(([, group]) => group);
   }
 }

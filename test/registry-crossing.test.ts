@@ -9,7 +9,7 @@ import { makeKey, runSsh, writeSshConfig } from './support/openssh.js';
 import type { SshProcess } from './support/openssh.js';
 import { CLIENT_BIN, spawnNode, startClientProcess, startServerProcess } from './support/processes.js';
 import type { ClientProcess, ServerProcess } from './support/processes.js';
-import { echoServer, exchange, freePort, randomBytes, sha256 } from './support/sockets.js';
+import { connect, echoServer, exchange, freePort, listen, randomBytes, readAll, sha256 } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
 
 /** One registry behind both doors: each world reaches the other's endpoints by name. */
@@ -28,7 +28,11 @@ describe('registry crossings between the websocket and SSH doors', () => {
     const init = makeKey(dir, 'init_key');
     initKey = init.path;
     await writeFile(join(dir, 'authorized_keys'), `access="listen" ${key.pub}\naccess="initiate" ${init.pub}\n`);
-    await writeFile(join(dir, 'netunnel.conf'), JSON.stringify({ allowed_tunnel_names: { gw2: '22' } }));
+    await writeFile(join(dir, 'netunnel.conf'), JSON.stringify({
+      allowed_tunnel_names: { gw2: '22' },
+      // A real destination (.invalid never resolves) that a listener will try to pass itself off as.
+      allowed_tunnel_destinations: { '127.0.0.1': '*', 'shadow.invalid': '*' },
+    }));
     sshPort = await freePort();
     server = await startServerProcess([
       '-c', join(dir, 'netunnel.conf'),
@@ -76,6 +80,37 @@ describe('registry crossings between the websocket and SSH doors', () => {
       });
     } finally {
       await client.close();
+    }
+  });
+
+  test('a listener under a name the allow-list opens as a real address does not capture its traffic', async () => {
+    let captured = 0;
+    const trap = await listen((socket) => {
+      captured += 1;
+      socket.end('CAPTURED');
+    });
+    const key = makeKey(dir, 'shadow_key');
+    await writeFile(join(dir, 'authorized_keys'), `access="listen" ${key.pub}\n`, { flag: 'a' });
+    const shadow = runSsh(dir, sshConfig, ['-i', key.path, '-p', String(sshPort), '-N', '-R', `22:localhost:${trap.port}`, 'shadow.invalid@127.0.0.1']);
+    const client = new NetunnelClient({ serverUrl: server.url, logger: silentLogger() });
+    try {
+      await server.waitFor(/SSH listener .*shadow\.invalid.* registered port 22/, 15_000);
+      await client.connect();
+      const tunnel = await client.openForwardTunnel({ remoteAddress: 'shadow.invalid', remotePort: 22 });
+      const socket = await connect(tunnel.entrance.port);
+      const reply = readAll(socket);
+      socket.end('hello');
+      // The real address does not resolve: the connection fails instead of reaching the listener.
+      assert.equal((await reply).toString(), '');
+      // By SSH, where only names exist, the listener is reached as usual.
+      const w = runSsh(dir, sshConfig, ['-i', initKey, '-p', String(sshPort), '-W', 'shadow.invalid:22', 'initiator@127.0.0.1'], Buffer.alloc(0));
+      assert.equal(await w.exited, 0, w.stderr());
+      assert.equal(w.stdout().toString(), 'CAPTURED');
+      assert.equal(captured, 1);
+    } finally {
+      await client.close();
+      await shadow.kill();
+      await trap.close();
     }
   });
 

@@ -65,6 +65,32 @@ describe('tunnel registry', () => {
     assert.notEqual(registry.resolve('gw', 22), a22);
   });
 
+  test("an owner cancelling its first port keeps its place, so another owner's name does not move", () => {
+    const registry = new TunnelRegistry();
+    const a = owner('a');
+    const a22 = registry.register(['gw'], 22, provider(), a);
+    const b22 = provider();
+    registry.register(['gw'], 22, b22, owner('b'));
+    const a80 = provider();
+    registry.register(['gw'], 80, a80, a);
+    a22.unregister();
+    assert.equal(registry.resolve('gw', 22), b22);
+    assert.equal(registry.resolve('gw~1', 80), a80);
+    assert.deepEqual(registry.list().map((row) => `${row.name}:${row.port}`), ['gw:22', 'gw~1:80']);
+  });
+
+  test('an owner that left and came back is the newest', () => {
+    const registry = new TunnelRegistry();
+    const a = owner('a');
+    registry.register(['gw'], 22, provider(), a).unregister();
+    const b22 = provider();
+    registry.register(['gw'], 22, b22, owner('b'));
+    const a22 = provider();
+    registry.register(['gw'], 22, a22, a);
+    assert.equal(registry.resolve('gw', 22), a22);
+    assert.equal(registry.resolve('gw~1', 22), b22);
+  });
+
   test('unregister removes every name; a second unregister is harmless', () => {
     const registry = new TunnelRegistry();
     const handle = registry.register(['gw', 'alias'], 22, provider(), owner('a'));
@@ -115,6 +141,11 @@ describe('tunnel registry', () => {
     const registry = new TunnelRegistry();
     assert.throws(() => registry.register(['bad name'], 22, provider(), owner('a')), /Invalid endpoint name/);
     assert.throws(() => registry.register(['gw~1'], 22, provider(), owner('a')), /Invalid endpoint name/);
+    // A listener must not pass itself off as a machine initiators reach by address.
+    for (const address of ['127.0.0.1', '127.1', '0x7f.1', '2130706433', '10.0.0.5.', 'localhost', 'LocalHost', 'db.localhost']) {
+      assert.throws(() => registry.register([address], 22, provider(), owner('a')), /reads as an address/, address);
+    }
+    for (const name of ['gw1', '1gw', 'a.0x7g', 'host-10.0.0.5']) registry.register([name], 22, provider(), owner('a'));
     assert.throws(() => registry.register(['gw'], 0, provider(), owner('a')), /Invalid virtual port/);
     assert.throws(() => registry.register([], 22, provider(), owner('a')), /at least one name/);
   });
