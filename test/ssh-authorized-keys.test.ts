@@ -64,6 +64,47 @@ describe('authorized_keys parsing', () => {
       assert.equal(fromAllows(keys[0]!, '127.0.0.10'), false);
     }));
 
+  test('from= compares addresses and networks as numbers within their family, as sshd does', () =>
+    withTempDir(async (dir) => {
+      const ed = keygen(dir, 'ed', 'ed25519');
+      const allows = (patterns: string, ip: string) => fromAllows(parseAuthorizedKeys(`from="${patterns}" ${ed.pub}`).keys[0]!, ip);
+      // [patterns, client, what sshd 9.2 decides]
+      const cases: Array<[string, string, boolean]> = [
+        ['0:0:0:0:0:0:0:1', '::1', true],
+        ['0::1', '::1', true],
+        ['!0:0:0:0:0:0:0:1,*', '::1', false],
+        ['::/0', '127.0.0.1', false],
+        ['!::/0,*', '127.0.0.1', true],
+        ['::/0', '::ffff:127.0.0.1', false],
+        ['0.0.0.0/0', '::1', false],
+        ['2001:db8::/32', '2001:db8:ffff::7', true],
+        ['2001:db8::/32', '2001:db9::7', false],
+        // A mapped client is the IPv4 client it is (sshd normalises it), so an IPv6 network misses it.
+        ['::ffff:10.0.0.0/104', '::ffff:10.0.0.1', false],
+        ['1:2:3:4:5:6:10.0.0.1', '1:2:3:4:5:6:a00:1', true],
+        ['10.0.0.0/8', '10.255.0.1', true],
+        ['127.0.0.1', '127.0.0.1', true],
+        ['::1', '::1', true],
+        ['*:*', '::1', true],
+      ];
+      for (const [patterns, ip, expected] of cases) assert.equal(allows(patterns, ip), expected, `from="${patterns}" for ${ip}`);
+      // sshd refuses a network with address bits past its prefix ("inconsistent mask length").
+      const { keys, problems } = parseAuthorizedKeys([`from="::1/64" ${ed.pub}`, `from="127.0.0.1/8" ${ed.pub}`, `from="10.0.0.0/33" ${ed.pub}`].join('\n'));
+      assert.deepEqual(keys, []);
+      assert.match(problems[0]!.message, /from= pattern "::1\/64" has address bits set past \/64/);
+      assert.match(problems[1]!.message, /from= pattern "127.0.0.1\/8" has address bits set past \/8/);
+      assert.match(problems[2]!.message, /not a valid CIDR/);
+    }));
+
+  test('permitopen="*:port" is any host on that port, and hostname= may not read as an address', () =>
+    withTempDir(async (dir) => {
+      const ed = keygen(dir, 'ed', 'ed25519');
+      const { keys, problems } = parseAuthorizedKeys([`permitopen="*:7" ${ed.pub}`, `hostname="127.0.0.1" ${ed.pub}`, `alias="localhost" ${ed.pub}`].join('\n'));
+      assert.deepEqual([permitOpenAllows(keys[0]!, 'gw1', 7), permitOpenAllows(keys[0]!, 'web', 7), permitOpenAllows(keys[0]!, 'gw1', 8)], [true, true, false]);
+      assert.deepEqual(problems.map((p) => p.line), [2, 3]);
+      assert.match(problems[0]!.message, /hostname="127.0.0.1" reads as an address/);
+    }));
+
   test('restrict, permitlisten and expiry-time mean what they mean to sshd; certificate options skip the line', () =>
     withTempDir(async (dir) => {
       const ed = keygen(dir, 'ed', 'ed25519');

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
 import type { ParsedKey } from 'ssh2';
-import { sameName } from '../tunnel-registry.js';
+import { isAddressLike, sameName } from '../tunnel-registry.js';
+import { checkFromPattern, fromPatternsMatch, normalizeAddress } from './from-patterns.js';
 import ssh2 from './ssh2.js';
 
 /** listen: ssh -R; initiate: ssh -W/-L/-D/-J and `list`; proxy: sessions go to an `ssh.upstreams` host. */
@@ -196,6 +196,7 @@ function checkName(value: string, option: string): string {
   if (!/^[A-Za-z0-9._-]+$/.test(value) || value.startsWith('-')) {
     throw new Error(`${option}="${value}" is not a valid name (letters, digits, '.', '_', '-')`);
   }
+  if (isAddressLike(value)) throw new Error(`${option}="${value}" reads as an address; a listener's name must not`);
   return value;
 }
 
@@ -239,62 +240,10 @@ function splitOptions(text: string): { options: [string, string | undefined][]; 
   }
 }
 
-function checkFromPattern(pattern: string): void {
-  const p = pattern.startsWith('!') ? pattern.slice(1) : pattern;
-  if (p.includes('/')) {
-    if (!parseCidr(p)) throw new Error(`from= pattern "${pattern}" is not a valid CIDR`);
-  } else if (!/^[A-Za-z0-9.:*?_-]+$/.test(p)) {
-    throw new Error(`from= pattern "${pattern}" is not valid`);
-  }
-}
-
-function parseCidr(text: string): { list: BlockList } | undefined {
-  const [addr, bits] = text.split('/');
-  const family = isIP(addr ?? '');
-  const prefix = Number(bits);
-  if (!family || !/^\d+$/.test(bits ?? '') || prefix > (family === 4 ? 32 : 128)) return undefined;
-  const list = new BlockList();
-  list.addSubnet(addr!, prefix, family === 4 ? 'ipv4' : 'ipv6');
-  return { list };
-}
-
-/** `::ffff:1.2.3.4` → `1.2.3.4`. */
-export function normalizeAddress(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1]! : ip;
-}
-
-function globMatch(pattern: string, text: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-  return re.test(text);
-}
-
-function patternMatches(pattern: string, ip: string): boolean {
-  if (pattern.includes('/')) {
-    const cidr = parseCidr(pattern);
-    const family = isIP(ip);
-    return !!cidr && family !== 0 && cidr.list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
-  }
-  return globMatch(pattern, ip);
-}
-
-/** OpenSSH semantics for one pattern list: a matching negated pattern denies; else any positive match allows. */
-function listMatches(patterns: string[], ip: string): boolean {
-  let allowed = false;
-  for (const pattern of patterns) {
-    if (pattern.startsWith('!')) {
-      if (patternMatches(pattern.slice(1), ip)) return false;
-    } else if (patternMatches(pattern, ip)) {
-      allowed = true;
-    }
-  }
-  return allowed;
-}
-
 /** Every `from=` option of the key must match the client's address (compared by IP only). */
 export function fromAllows(key: AuthorizedKey, ip: string): boolean {
   const address = normalizeAddress(ip);
-  return key.from.every((patterns) => listMatches(patterns, address));
+  return key.from.every((patterns) => fromPatternsMatch(patterns, address));
 }
 
 /** True unless the line's `expiry-time=` has passed. */
@@ -307,10 +256,13 @@ export function permitListenAllows(key: AuthorizedKey, port: number): boolean {
   return key.permitListen.length === 0 || key.permitListen.some((allowed) => allowed === '*' || allowed === port);
 }
 
-/** True if the key's `permitopen=` options (if any) allow `host:port`; host names match whatever their case, as registry names do. */
+/**
+ * True if the key's `permitopen=` options (if any) allow `host:port`; host names match whatever
+ * their case, as registry names do, and `*` is any host or port, as with sshd.
+ */
 export function permitOpenAllows(key: AuthorizedKey, host: string, port: number): boolean {
   if (key.permitOpen.length === 0) return true;
-  return key.permitOpen.some((p) => sameName(p.host, host) && (p.port === '*' || p.port === port));
+  return key.permitOpen.some((p) => (p.host === '*' || sameName(p.host, host)) && (p.port === '*' || p.port === port));
 }
 
 /** The lines whose public blob equals `data` (constant-time compare), in file order. */

@@ -5,7 +5,7 @@ import { useLargeReads } from '../../common/large-reads.js';
 import type { Logger } from '../../common/logger.js';
 import type { Traffic } from '../../common/traffic.js';
 import type { TunnelRegistry } from '../tunnel-registry.js';
-import { normalizeAddress } from './authorized-keys.js';
+import { normalizeAddress } from './from-patterns.js';
 import { AuthorizedKeysFile } from './authorized-keys-file.js';
 import { coalesceWrites } from './coalesced-writes.js';
 import { hangUp } from './hang-up.js';
