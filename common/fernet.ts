@@ -107,6 +107,16 @@ function describeBadKey(text: string): string {
   return 'it contains characters outside the base64 alphabet';
 }
 
+/** Whether `text` is shaped as a Fernet token (whoever's key made it): plain text is not. */
+export function isFernetToken(text: string): boolean {
+  try {
+    decodeToken(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function decodeToken(token: string): Buffer {
   // Python also drops characters outside the alphabet, but the Fernet spec's invalid vectors
   // say such tokens must be refused; whitespace around a pasted token is harmless, though.

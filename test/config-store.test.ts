@@ -531,6 +531,47 @@ test('config create refuses bad custom changes with one clear line, writing noth
     assert.deepEqual(await readdir(dir), []);
   }));
 
+test('config create stores proxy credentials encrypted, under a key it writes or the env gives', () =>
+  withTempDir(async (dir) => {
+    const proxy = { proxy_url: 'http://127.0.0.1:3128', username: 'alice', password: 'pw' };
+    const path = join(dir, 'proxy.conf');
+    await createConfigFile(path, JSON.stringify({ http_proxy: proxy }));
+    const saved = (await readJson(path)) as unknown as ServerConfig;
+    const fernet = new Fernet(saved.secret_key!);
+    assert.deepEqual([fernet.decryptString(saved.http_proxy!.username!), fernet.decryptString(saved.http_proxy!.password!)], ['alice', 'pw']);
+    const store = await open(path);
+    assert.equal(store.decryptSecret(store.config.http_proxy!.username!), 'alice');
+    // An env key is used and never written; a value already sealed with it stays as it is.
+    const sealed = new Fernet(KEY_A).encrypt('bob');
+    process.env.NETUNNEL_SECRET_KEY = KEY_A;
+    try {
+      await createConfigFile(path, JSON.stringify({ http_proxy: { ...proxy, username: sealed } }));
+    } finally {
+      delete process.env.NETUNNEL_SECRET_KEY;
+    }
+    const withEnvKey = (await readJson(path)) as unknown as ServerConfig;
+    assert.ok(!('secret_key' in withEnvKey));
+    assert.equal(withEnvKey.http_proxy!.username, sealed);
+    assert.equal(new Fernet(KEY_A).decryptString(withEnvKey.http_proxy!.password!), 'pw');
+  }));
+
+test('config create under a path that cannot be made fails with one line, and returns', async () => {
+  // Node 20's recursive mkdir spins forever on this path.
+  await assert.rejects(createConfigFile('/proc/no-such-dir/netunnel.conf'), { code: 'CONFIG_SAVE_FAILED', message: /cannot write config file .*ENOENT/ });
+});
+
+test('plain-text proxy credentials in a hand-written file are encrypted on start', () =>
+  withTempDir(async (dir) => {
+    const path = join(dir, 'hand.conf');
+    await writeFile(path, JSON.stringify({ secret_key: KEY_A, http_proxy: { proxy_url: 'http://127.0.0.1:3128', username: 'alice', password: 'pw' } }));
+    const { logger, messages } = capture();
+    const store = await open(path, { logger });
+    assert.ok(messages.includes('http_proxy.username and http_proxy.password given in plain text: encrypted with the secret key'), messages.join('\n'));
+    const saved = (await readJson(path)) as unknown as ServerConfig;
+    assert.equal(new Fernet(KEY_A).decryptString(saved.http_proxy!.username!), 'alice');
+    assert.equal(store.decryptSecret(store.config.http_proxy!.password!), 'pw');
+  }));
+
 // ---- Crash safety -----------------------------------------------------------------------
 
 const WRITER = fileURLToPath(new URL('./fixtures/config-writer.js', import.meta.url));

@@ -9,23 +9,41 @@ import { writeFileAtomic } from '../../common/atomic-file.js';
 import { NetunnelError, errorMessage } from '../../common/errors.js';
 import { Fernet } from '../../common/fernet.js';
 import { KEY_SCHEMAS, defaultConfig, findProblem, problemText } from './defaults.js';
-import { readEnvConfig } from './env.js';
+import type { ServerConfig } from './defaults.js';
+import { readEnvConfig, readEnvSecretKey } from './env.js';
+import { sealPlainProxyCredentials } from './secrets.js';
 
 const OPTION = '--custom-changes';
 
 /** Like the original, an existing file at `path` is replaced: the command is an explicit request. */
 export async function createConfigFile(path: string, customChanges?: string): Promise<void> {
   const changes = parseCustomChanges(customChanges);
-  const config = { ...defaultConfig(), ...readEnvConfig(process.env), ...changes };
+  const config = { ...defaultConfig(), ...readEnvConfig(process.env), ...changes } as ServerConfig;
+  // Stored as the server stores them, under the key it will use (generated into the file if none).
+  sealPlainProxyCredentials(config, () => new Fernet(readEnvSecretKey(process.env) ?? (config.secret_key ??= Fernet.generateKey())));
   const text = `${JSON.stringify(config, null, 4)}\n`;
   try {
-    await mkdir(dirname(resolve(path)), { recursive: true });
+    await makeDirectories(dirname(resolve(path)));
     // The file may hold a secret key and encrypted credentials.
     await writeFileAtomic(path, text, 0o600);
   } catch (err) {
     throw new NetunnelError('CONFIG_SAVE_FAILED', `cannot write config file ${path}: ${errorMessage(err)}`, {
       cause: err,
     });
+  }
+}
+
+/** `mkdir -p`, bounded by the path's depth: Node 20's recursive mkdir spins forever under /proc. */
+async function makeDirectories(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // An existing file in the way fails the write that follows, with its own clear reason.
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw err;
+    await makeDirectories(dirname(dir));
+    await mkdir(dir);
   }
 }
 

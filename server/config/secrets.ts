@@ -3,6 +3,8 @@
  * the HTTP proxy's credentials and each peer's sealed auth data. Listed in one place so a
  * start with the wrong key is caught before anything needs them.
  */
+import { isFernetToken } from '../../common/fernet.js';
+import type { Fernet } from '../../common/fernet.js';
 import type { ServerConfig } from './defaults.js';
 
 export interface EncryptedValue {
@@ -17,12 +19,33 @@ export function encryptedValues(config: Readonly<ServerConfig>): EncryptedValue[
   return [...proxyCredentials(config), ...peerAuthData(config)];
 }
 
+const PROXY_SECRETS = ['username', 'password'] as const;
+
+/**
+ * Encrypts the proxy credentials a hand-written file, `NETUNNEL_HTTP_PROXY` or `config create`
+ * gives in plain text (as plain peer auth data is sealed on start); returns what it sealed.
+ * `fernet` is asked for only when there is something to seal.
+ */
+export function sealPlainProxyCredentials(config: ServerConfig, fernet: () => Fernet): string[] {
+  const proxy = config.http_proxy;
+  const sealed: string[] = [];
+  for (const field of PROXY_SECRETS) {
+    const value = proxy?.[field];
+    if (typeof value !== 'string' || value === '' || isFernetToken(value)) continue;
+    proxy![field] = fernet().encrypt(value);
+    sealed.push(`http_proxy.${field}`);
+  }
+  return sealed;
+}
+
 function proxyCredentials(config: Readonly<ServerConfig>): EncryptedValue[] {
   const proxy = config.http_proxy;
   // Empty or null: no credentials (the original writes either).
-  return (['username', 'password'] as const)
-    .filter((field) => typeof proxy?.[field] === 'string' && proxy[field] !== '')
-    .map((field) => ({ key: 'http_proxy', setting: `http_proxy.${field}`, token: proxy![field]! }));
+  return PROXY_SECRETS.filter((field) => typeof proxy?.[field] === 'string' && proxy[field] !== '').map((field) => ({
+    key: 'http_proxy',
+    setting: `http_proxy.${field}`,
+    token: proxy![field]!,
+  }));
 }
 
 /** A string is a sealed token; an object is a hand-written file's plain options, sealed on start. */

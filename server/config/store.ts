@@ -11,7 +11,7 @@ import { Fernet } from '../../common/fernet.js';
 import { DEFAULT_KEYS, KEY_SCHEMAS, defaultConfig, findProblem, problemText } from './defaults.js';
 import type { ServerConfig } from './defaults.js';
 import { SECRET_KEY_ENV, envVarName, readEnvConfig, readEnvSecretKey } from './env.js';
-import { encryptedValues } from './secrets.js';
+import { encryptedValues, sealPlainProxyCredentials } from './secrets.js';
 
 /** The original's words; the caller prints it (in yellow) when `stateless` is true. */
 export const STATELESS_WARNING = 'The server is running in stateless mode. Use --config-path to generate a config file';
@@ -254,6 +254,8 @@ function pickExternalKey(flag: string | undefined, env: NodeJS.ProcessEnv): Exte
 function checkedFernet(config: ServerConfig, externalKey: ExternalKey | undefined, file: ConfigFile | undefined, opts: ConfigStoreOptions): Fernet {
   const keySource = externalKey?.source ?? (config.secret_key === undefined ? GENERATED_KEY_SOURCE : FILE_KEY_SOURCE);
   const fernet = externalKey ? fernetFor(externalKey) : (fileFernet(config, opts.path) ?? generateKey(config, opts.logger));
+  const sealed = sealPlainProxyCredentials(config, () => fernet);
+  if (sealed.length > 0) opts.logger.info(`${sealed.join(' and ')} given in plain text: encrypted with the secret key`);
   assertSecretsOpen(config, fernet, keySource, (key) => valueSource(key, file, opts.path));
   return fernet;
 }
