@@ -130,6 +130,34 @@ describe('peers REST API', () => {
     }
   });
 
+  test('several static tunnels given at registration each get a port of their own', async () => {
+    const answer = await call(server, 'POST', '/peers', {
+      name: 'several',
+      target_netunnel_url: peer.url,
+      static_tunnels: [{ tunnel_remote_port: echo.port }, { tunnel_remote_port: echo.port }],
+    });
+    assert.equal(answer.status, 200, answer.text);
+    const { id, static_tunnels: tunnels } = answer.body as PeerResponse;
+    try {
+      assert.notEqual(tunnels[0]!.tunnel_local_port, tunnels[1]!.tunnel_local_port);
+      for (const tunnel of tunnels) {
+        await waitForStaticTunnel(server, id, tunnel.id, 'online');
+        assert.deepEqual(await exchange(tunnel.tunnel_local_port, Buffer.from('each')), Buffer.from('each'));
+      }
+    } finally {
+      assert.equal((await call(server, 'DELETE', `/peers/${id}`)).status, 200);
+    }
+    const port = await freePort();
+    const clash = await call(server, 'POST', '/peers', {
+      name: 'clash',
+      target_netunnel_url: peer.url,
+      static_tunnels: [{ tunnel_remote_port: 22, tunnel_local_port: port }, { tunnel_remote_port: 23, tunnel_local_port: port }],
+    });
+    assert.equal(clash.status, 409, clash.text);
+    assert.match((clash.body as { error: string }).error, new RegExp(`port ${port} is already used by another static tunnel`));
+    assert.deepEqual((await call(server, 'GET', '/peers?name=clash')).body, []);
+  });
+
   test('bad input is a 400 naming the field; conflicts are 409', async () => {
     const cases: [unknown, RegExp][] = [
       [{ target_netunnel_url: peer.url }, /missing 'name'/],
@@ -138,6 +166,8 @@ describe('peers REST API', () => {
       [{ name: 'x', target_netunnel_url: 'not a url' }, /target_netunnel_url is not a valid URL/],
       [{ name: 'x', target_netunnel_url: 'ftp://example.org' }, /http:\/\/ or https:\/\//],
       [{ name: 'x', target_netunnel_url: peer.url, auth_data: 'secret' }, /auth_data/],
+      [{ name: 'x', target_netunnel_url: `${peer.url}?x=1` }, /must not have a query or fragment/],
+      [{ name: 'x', target_netunnel_url: `${peer.url}/#f` }, /must not have a query or fragment/],
     ];
     for (const [body, message] of cases) {
       const answer = await call(server, 'POST', '/peers', body);

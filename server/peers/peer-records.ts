@@ -64,6 +64,10 @@ export function peerUrl(value: string): string {
   if (url.username || url.password) {
     throw new NetunnelError('BAD_REQUEST', 'target_netunnel_url must not hold credentials; put them in auth_data, which is stored encrypted');
   }
+  // Routes are appended to it: a query or fragment would end up in front of them.
+  if (url.search || url.hash || /[?#]/.test(value)) {
+    throw new NetunnelError('BAD_REQUEST', `target_netunnel_url must not have a query or fragment, got ${JSON.stringify(value)}`);
+  }
   return value.replace(/\/+$/, '');
 }
 
@@ -112,7 +116,8 @@ export async function settleStaticTunnel(
 ): Promise<StaticTunnelSettings> {
   const host = request.tunnel_local_address ?? DEFAULT_ADDRESS;
   assertEntranceAllowed(entrances, host, request.tunnel_local_port ?? null);
-  const taken = portsInUse(peers);
+  // The peer may not be in `peers` yet (a register's inline tunnels): its own ports count too.
+  const taken = portsInUse([...peers, peer]);
   let port = request.tunnel_local_port;
   if (port === undefined) {
     port = await pickStaticPort(host, taken);
@@ -129,7 +134,7 @@ export async function settleStaticTunnel(
   };
 }
 
-function portsInUse(peers: readonly StoredPeer[]): Set<number> {
+function portsInUse(peers: readonly Pick<StoredPeer, 'static_tunnels'>[]): Set<number> {
   return new Set(peers.flatMap((peer) => (peer.static_tunnels ?? []).map((tunnel) => tunnel.tunnel_local_port)));
 }
 
