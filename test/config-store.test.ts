@@ -160,7 +160,23 @@ const BAD_FILES: [string, string, string[]][] = [
   ['a bad peer inside', '{"peers": [{"name": 1, "target_netunnel_url": "http://x"}]}', ['key "peers"', '/0/name']],
   ['secret_key of the wrong type', '{"secret_key": 12}', ['key "secret_key"', 'expected a string']],
   ['an invalid secret_key', '{"secret_key": "passphrase"}', ['key "secret_key"', 'netunnel-security generate-key']],
+  ['two peers with one id', peersFile({ id: 1, name: 'a' }, { id: 1, name: 'b' }), ['key "peers"', 'two peers have the id 1']],
+  ['two peers with one name', peersFile({ name: 'a' }, { name: 'a' }), ['key "peers"', 'two peers are named "a"']],
+  [
+    'two static tunnels of a peer with one id',
+    peersFile({ name: 'a', static_tunnels: [{ id: 2, tunnel_remote_port: 22 }, { id: 2, tunnel_remote_port: 23 }] }),
+    ['key "peers"', 'peer "a" has two static tunnels with the id 2'],
+  ],
+  [
+    'two static tunnels on one entrance',
+    peersFile({ name: 'a', static_tunnels: [{ tunnel_local_port: 20001, tunnel_remote_port: 22 }] }, { name: 'b', static_tunnels: [{ tunnel_local_port: 20001, tunnel_remote_port: 23 }] }),
+    ['key "peers"', 'two static tunnels listen on 127.0.0.1:20001'],
+  ],
 ];
+
+function peersFile(...peers: object[]): string {
+  return JSON.stringify({ peers: peers.map((peer) => ({ target_netunnel_url: 'http://127.0.0.1:1', ...peer })) });
+}
 
 test('a bad file is refused naming the file and key, and left byte-for-byte unchanged', () =>
   withTempDir(async (dir) => {

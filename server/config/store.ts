@@ -9,7 +9,7 @@ import { ifPresent, removeStaleTempFiles, writeFileAtomic } from '../../common/a
 import { NetunnelError, errorMessage } from '../../common/errors.js';
 import { Fernet } from '../../common/fernet.js';
 import { DEFAULT_KEYS, KEY_SCHEMAS, defaultConfig, findProblem, problemText } from './defaults.js';
-import type { ServerConfig } from './defaults.js';
+import type { PeerConfig, ServerConfig } from './defaults.js';
 import { SECRET_KEY_ENV, envVarName, readEnvConfig, readEnvSecretKey } from './env.js';
 import { encryptedValues, sealPlainProxyCredentials } from './secrets.js';
 
@@ -69,6 +69,8 @@ export class ConfigStore {
     const env = opts.env ?? process.env;
     const file = opts.path === undefined ? undefined : await readConfigFile(opts.path);
     const config: ServerConfig = { ...envDefaults(env), ...file?.values };
+    const clash = findPeerClash(config.peers);
+    if (clash) throw invalid(`${valueSource('peers', file, opts.path)}, key "peers": ${clash}`);
     const externalKey = pickExternalKey(opts.secretKey, env);
     // Before anything is saved: a start with the wrong key must change nothing.
     const fernet = checkedFernet(config, externalKey, file, opts);
@@ -240,6 +242,27 @@ function assertValid(config: ServerConfig): void {
 /** What is kept in memory must be exactly what a reload of the file would give. */
 function normalise(draft: ServerConfig): ServerConfig {
   return JSON.parse(JSON.stringify(draft)) as ServerConfig;
+}
+
+/**
+ * What the schema cannot see in a hand-written peers list: the API finds peers and their
+ * tunnels by id and name, and two static tunnels on one local port cannot both listen.
+ */
+function findPeerClash(peers: readonly PeerConfig[]): string | undefined {
+  const first = <T>(values: T[]) => values.find((value, i) => value !== undefined && values.indexOf(value) !== i);
+  const id = first(peers.map((peer) => peer.id));
+  if (id !== undefined) return `two peers have the id ${id}; ids must be unique`;
+  const name = first(peers.map((peer) => peer.name));
+  if (name !== undefined) return `two peers are named "${name}"; names must be unique`;
+  for (const peer of peers) {
+    const tunnelId = first((peer.static_tunnels ?? []).map((tunnel) => tunnel.id));
+    if (tunnelId !== undefined) return `peer "${peer.name}" has two static tunnels with the id ${tunnelId}; ids must be unique`;
+  }
+  // 0 or none: a port is picked on start.
+  const entrances = peers.flatMap((peer) => peer.static_tunnels ?? []).filter((tunnel) => tunnel.tunnel_local_port);
+  const entrance = first(entrances.map((tunnel) => `${tunnel.tunnel_local_address ?? '127.0.0.1'}:${tunnel.tunnel_local_port}`));
+  if (entrance !== undefined) return `two static tunnels listen on ${entrance}; only one could`;
+  return undefined;
 }
 
 // ---- The secret key ---------------------------------------------------------------------
