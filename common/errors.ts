@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
+  | 'UPGRADE_REQUIRED'
   | 'FORBIDDEN'
   | 'AUTH_FAILED'
   | 'CONFLICT'
@@ -36,6 +37,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  UPGRADE_REQUIRED: 426,
   FORBIDDEN: 403,
   // The server (or a peer) refused our credentials.
   AUTH_FAILED: 403,

@@ -242,6 +242,7 @@ export const schemas = {
   },
   deleteTunnel: {
     type: ['object', 'null'],
+    additionalProperties: false,
     properties: { force: { type: 'boolean' } },
   },
   setHttpProxy: {

@@ -64,6 +64,8 @@ describe('REST API: answers and refusals', () => {
     ['a version that is not a string', 'POST', '/channels', { version: 1 }, 400, /'version' must be string/],
     ['features that are not a list', 'POST', '/channels', { version: '1.0.12', features: 'half-close' }, 400, /'features' must be array/],
     ['a force that is not a boolean', 'DELETE', '/channels/1/tunnels/1', { force: 1 }, 400, /'force' must be boolean/],
+    // A misspelt force would otherwise quietly mean "not forced".
+    ['a tunnel delete with an unknown field', 'DELETE', '/channels/1/tunnels/1', { forse: true }, 400, /unknown field 'forse'/],
     ['a non-numeric channel id', 'POST', '/channels/abc/tunnels', { reverse: false }, 400, /'channel_id' must be integer/],
     // Digits only, as the original's \d+ routes: ajv alone would read these as 1.
     ['a hexadecimal channel id', 'POST', '/channels/0x1/tunnels', { reverse: false }, 400, /'channel_id' must be integer/],
@@ -100,6 +102,26 @@ describe('REST API: answers and refusals', () => {
     }
     // A path no route has stays a 404, whatever the method.
     assert.equal((await call(server, 'DELETE', '/channels/1/nowhere')).status, 404);
+  });
+
+  test('a websocket route asked without an upgrade is a 426 saying so, not a 404 for a channel that exists', async () => {
+    const client = await connectClient(server);
+    try {
+      const tunnel = await call(server, 'POST', `/channels/${client.channelId}/tunnels`, { reverse: false, exit_address: '127.0.0.1', exit_port: 22 });
+      const { tunnel_id: tunnelId } = tunnel.body as { tunnel_id: number };
+      const path = `/channels/${client.channelId}/tunnels/${tunnelId}/connect`;
+      const response = await fetch(server.url + path);
+      assert.equal(response.status, 426);
+      assert.equal(response.headers.get('upgrade'), 'websocket');
+      assert.deepEqual(await response.json(), { error: `${path} takes a websocket: ask with "Upgrade: websocket"`, code: 'UPGRADE_REQUIRED' });
+      // A channel not yet attached answers the same way; an unknown one is still a 404.
+      const fresh = await call(server, 'POST', '/channels', { version: '1.0.12' });
+      const { channel_id: freshId } = fresh.body as { channel_id: number };
+      assert.equal((await fetch(`${server.url}/channels/${freshId}/connect`)).status, 426);
+      assert.equal((await call(server, 'GET', '/channels/999/connect')).status, 404);
+    } finally {
+      await client.close();
+    }
   });
 
   test('tunnel bodies are checked: missing keys, unknown keys, bad ports', async () => {

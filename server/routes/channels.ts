@@ -1,10 +1,11 @@
-// Brings in @fastify/websocket's route typings (the `websocket: true` option).
+// Brings in @fastify/websocket's route typings (the `wsHandler` option).
 import type {} from '@fastify/websocket';
 import type { FastifyPluginAsync } from 'fastify';
 import { routes, schemas } from '../../common/protocol.js';
 import type { CreateChannelRequest, CreateChannelResponse } from '../../common/protocol.js';
 import type { Channels } from '../channels.js';
 import { channelParams } from './params.js';
+import { upgradeRequired } from './upgrade-required.js';
 import type { ChannelParams } from './params.js';
 
 export const channelRoutes: FastifyPluginAsync<{ channels: Channels; version: string }> = async (app, { channels, version }) => {
@@ -17,14 +18,13 @@ export const channelRoutes: FastifyPluginAsync<{ channels: Channels; version: st
     return response;
   });
 
-  app.get<{ Params: ChannelParams }>(
-    routes.channelConnect(':channel_id'),
-    {
-      websocket: true,
-      schema: { params: channelParams },
-      // Refused before the upgrade, so the client gets a status and a reason, not a dropped socket.
-      preHandler: async (request) => channels.get(request.params.channel_id).checkAttachable(),
-    },
-    (socket, request) => channels.get(request.params.channel_id).attach(socket),
-  );
+  app.route<{ Params: ChannelParams }>({
+    method: 'GET',
+    url: routes.channelConnect(':channel_id'),
+    schema: { params: channelParams },
+    // Refused before the upgrade, so the client gets a status and a reason, not a dropped socket.
+    preHandler: async (request) => channels.get(request.params.channel_id).checkAttachable(),
+    handler: upgradeRequired,
+    wsHandler: (socket, request) => channels.get(request.params.channel_id).attach(socket),
+  });
 };

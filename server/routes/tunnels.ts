@@ -1,8 +1,9 @@
-// Brings in @fastify/websocket's route typings (the `websocket: true` option).
+// Brings in @fastify/websocket's route typings (the `wsHandler` option).
 import type {} from '@fastify/websocket';
 import type { FastifyPluginAsync } from 'fastify';
 import { routes, schemas } from '../../common/protocol.js';
 import { noContent } from './no-content.js';
+import { upgradeRequired } from './upgrade-required.js';
 import type { CreateTunnelRequest, DeleteTunnelRequest } from '../../common/protocol.js';
 import type { Channels } from '../channels.js';
 import type { Heartbeat } from '../../common/heartbeat.js';
@@ -26,18 +27,17 @@ export const tunnelRoutes: FastifyPluginAsync<{ channels: Channels; heartbeat: H
     },
   );
 
-  app.get<{ Params: TunnelParams }>(
-    routes.tunnelConnect(':channel_id', ':tunnel_id'),
-    {
-      websocket: true,
-      schema: { params: tunnelParams },
-      preHandler: async (request) => void tunnelOf(request.params),
-    },
-    (socket, request) => {
+  app.route<{ Params: TunnelParams }>({
+    method: 'GET',
+    url: routes.tunnelConnect(':channel_id', ':tunnel_id'),
+    schema: { params: tunnelParams },
+    preHandler: async (request) => void tunnelOf(request.params),
+    handler: upgradeRequired,
+    wsHandler: (socket, request) => {
       heartbeat.watch(socket);
       tunnelOf(request.params).accept(socket);
     },
-  );
+  });
 
   function tunnelOf({ channel_id, tunnel_id }: TunnelParams) {
     return channels.get(channel_id).tunnel(tunnel_id);
