@@ -18,7 +18,8 @@ export function parseCommandLine<T extends ParseArgsConfig>(program: string, con
   try {
     return parseArgs<T>({ strict: true, ...config });
   } catch (err) {
-    fail(program, `${errorMessage(err)} (see --help)`, EXIT.USAGE);
+    // parseArgs says some things over several lines; a usage error is one.
+    fail(program, `${errorMessage(err).split(/\s*\n\s*/).join(' ')} (see --help)`, EXIT.USAGE);
   }
 }
 

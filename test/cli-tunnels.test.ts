@@ -81,7 +81,7 @@ describe('tunnels through the command-line server and client', () => {
   });
 
   test('usage errors are one line and exit code 2', async () => {
-    for (const args of [['-r'], ['--remote-port', 'ssh'], ['--bogus'], ['-s', 'ftp://x']]) {
+    for (const args of [['-r'], ['--remote-port', 'ssh'], ['--bogus'], ['-s', 'ftp://x'], ['--local-port', '-1']]) {
       const client = spawnNode(CLIENT_BIN, args);
       assert.equal(await client.exited(), 2, `args ${args.join(' ')}`);
       assert.match(client.output(), /^netunnel-client: [^\n]+\n$/, `args ${args.join(' ')}`);
