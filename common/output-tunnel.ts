@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { errorMessage } from './errors.js';
 import { LiveConnections } from './live-connections.js';
-import { splice } from './splice.js';
+import { abort, splice } from './splice.js';
 import type { Traffic } from './traffic.js';
 import { WebSocketStream } from './websocket-stream.js';
 
@@ -77,14 +77,26 @@ export class OutputTunnel {
   async #carry(stream: WebSocketStream): Promise<void> {
     const { connect, logger } = this.#options;
     this.#live.add(stream);
+    // Until splice() takes the stream its errors are ours: the entrance may go away (a reset, a
+    // killed client) or break the protocol while the exit connects, and an unheard error kills the process.
+    let early: Error | undefined;
+    const onEarlyError = (err: Error) => (early ??= err);
+    stream.on('error', onEarlyError);
     let exit: Duplex;
     try {
       exit = await connect();
     } catch (err) {
+      stream.off('error', onEarlyError);
       // As the original, the entrance sees the websocket close and its user a clean EOF; with
       // half-close the close code also says why (stdio mode reports it).
       logger.info({ err: errorMessage(err) }, 'tunnel exit unreachable');
       stream.refuseExit(errorMessage(err));
+      return;
+    }
+    stream.off('error', onEarlyError);
+    if (early) {
+      logger.debug({ err: early.message }, 'the entrance failed while the exit was connecting');
+      abort(exit, early);
       return;
     }
     if (stream.destroyed) {
