@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { NetunnelError, errorMessage } from '../common/errors.js';
 import type { ErrorBody } from '../common/protocol.js';
 
@@ -51,6 +51,16 @@ function allowedMethods(methodsByPath: Map<string, Set<string>>, url: string): s
     return parts.length === segments.length && parts.every((part, i) => part === segments[i] || (part.startsWith(':') && segments[i] !== ''));
   };
   return [...methodsByPath].filter(matches).flatMap(([, methods]) => [...methods]).sort();
+}
+
+/**
+ * A websocket's error after the upgrade. What the peer did (a frame breaking RFC 6455, a reset)
+ * is its business, logged as it is; only a fault of our own handler is an error with a stack.
+ */
+export function websocketFailed(err: Error & { code?: string }, socket: { terminate(): void }, request: FastifyRequest): void {
+  if (/^(WS_ERR_|E[A-Z]+$)/.test(err.code ?? '')) request.log.info({ url: request.url, code: err.code }, `websocket failed: ${err.message}`);
+  else request.log.error({ err, url: request.url }, 'websocket handler failed');
+  socket.terminate();
 }
 
 function describe(err: FastifyError): ErrorBody {

@@ -15,7 +15,7 @@ import { Channels } from './channels.js';
 import { Destinations } from './destinations.js';
 import { NamedEntrances } from './named-entrances.js';
 import { requestValidatorCompiler } from './request-validation.js';
-import { installErrorHandlers, installJsonParser } from './http-errors.js';
+import { installErrorHandlers, installJsonParser, websocketFailed } from './http-errors.js';
 import { installAuth } from './auth-hook.js';
 import type { ConfigStore } from './config/store.js';
 import { channelRoutes } from './routes/channels.js';
@@ -123,6 +123,7 @@ export class NetunnelServer {
     app.server.prependListener('upgrade', (_request: unknown, socket: Socket) => useLargeReads(socket));
     await app.register(fastifyWebsocket, {
       options: { perMessageDeflate: false, maxPayload: MAX_RECEIVE_BYTES },
+      errorHandler: websocketFailed,
     });
     app.addHook('onRequest', async (request) => {
       request.log.debug({ method: request.method, url: request.url }, 'request');
