@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +99,16 @@ describe('the SSH reverse proxy by user name', () => {
     assert.ok(traffic.upstreamBytes - upstreamBytes >= payload.length, 'bytes to the upstream counted');
     assert.ok(traffic.downstreamBytes - downstreamBytes >= payload.length, 'bytes back counted');
     await waitUntil(() => traffic.live === 0, 10_000, 'the session to be counted closed');
+  });
+
+  test('exec: a large stderr arrives whole, though the exit status follows at once', async () => {
+    const ssh = alice('alice+gw1', [], ['stderr', String(4 * 1024 * 1024)]);
+    assert.equal(await ssh.exited, 0);
+    // OpenSSH's own "Warning: Permanently added ..." line aside.
+    const stderr = ssh.stderr().replace(/^Warning: [^\n]*\n/gm, '');
+    assert.ok(/^e*$/.test(stderr), `nothing but the bytes sent: ${JSON.stringify(stderr.replace(/e+/g, 'e…'))}`);
+    assert.equal(stderr.length, 4 * 1024 * 1024);
+    assert.equal(ssh.stdout().length, 0);
   });
 
   test('each session is one of its key\'s circuits: past max_circuits_per_key one is refused', async () => {
@@ -250,6 +261,88 @@ describe('the reverse proxy reaching a real address', () => {
       assert.equal(await other.exited, 255);
       assert.match(other.stderr(), /^netunnel: cannot reach the upstream \[127\.0\.0\.1\]:\d+: Port 127\.0\.0\.1:\d+ is not allowed as a tunnel destination$/m);
     } finally {
+      await sb.close();
+      await upstream.close();
+    }
+  });
+});
+
+/**
+ * Runs `command` on an open ssh2 client connection: its exit code (undefined without one), stdout
+ * and stderr. `started` is called once its first output arrives, after `input` was sent.
+ */
+function execOn(client: ssh2.Client, command: string, input?: string, started?: () => void): Promise<{ code: number | undefined; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    client.exec(command, (err, stream) => {
+      if (err) return reject(err);
+      if (input !== undefined) stream.write(input);
+      if (started) stream.once('data', started);
+      let code: number | undefined;
+      let stdout = '';
+      let stderr = '';
+      stream.on('exit', (status: number | null) => (code = status ?? undefined));
+      stream.on('data', (d: Buffer) => (stdout += d.toString()));
+      stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      stream.on('close', () => resolve({ code, stdout, stderr }));
+    });
+  });
+}
+
+describe('the reverse proxy when its upstream connection fails', () => {
+  test('a refused upstream is tried again, and one that hangs up ends its sessions with a line; the connection goes on', async () => {
+    const rules: UpstreamRule[] = [];
+    const registry = new (await import('../server/tunnel-registry.js')).TunnelRegistry();
+    const relayPort = await freePort();
+    const sb = await startSwitchboard({ alice: 'ed25519' }, (keys) => [`access="proxy" ${keys.alice!.pub}`], {
+      upstreams: rules,
+      destinations: new Destinations(registry, () => ({ '127.0.0.1': String(relayPort) })),
+    });
+    const upstreamKey = makeKey(sb.dir, 'upstream_key');
+    const upstream = await startUpstreamSshd('alice', upstreamKey.pub);
+    // Between the door and the upstream: a relay that can hang up on the door (a FIN, no SSH goodbye).
+    const relayed = new Set<{ inbound: net.Socket; outbound: net.Socket }>();
+    const relay = net.createServer({ allowHalfOpen: true }, (inbound) => {
+      const outbound = net.connect(upstream.port, '127.0.0.1');
+      for (const socket of [inbound, outbound]) socket.on('error', () => {});
+      inbound.pipe(outbound).pipe(inbound);
+      relayed.add({ inbound, outbound });
+    });
+    const client = new ssh2.Client();
+    try {
+      await writeFile(join(sb.dir, 'known_hosts'), `[127.0.0.1]:${relayPort} ${upstream.hostKey}\n`);
+      rules.push({ login: 'relayed', host: '127.0.0.1', port: relayPort, user: 'alice', privateKeyPath: upstreamKey.path, knownHostsPath: join(sb.dir, 'known_hosts'), trustOnFirstUse: false, agentForwarding: false });
+      const privateKey = await readFile(sb.keys.alice!.path);
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', resolve).once('error', reject);
+        client.connect({ host: '127.0.0.1', port: sb.door.port, username: 'relayed', privateKey });
+      });
+      const refused = await execOn(client, 'status 0');
+      assert.equal(refused.code, 255);
+      assert.match(refused.stderr, /^netunnel: cannot reach the upstream \[127\.0\.0\.1\]:\d+: .*ECONNREFUSED/);
+      await new Promise<void>((resolve) => relay.listen(relayPort, '127.0.0.1', resolve));
+      assert.equal((await execOn(client, 'status 3')).code, 3, 'the upstream is back: tried again');
+
+      let echoed = false;
+      const cat = execOn(client, 'cat', 'ping', () => (echoed = true));
+      await waitUntil(() => echoed, 10_000, 'the session to be up');
+      for (const { inbound, outbound } of relayed) {
+        outbound.unpipe(inbound);
+        inbound.end();
+      }
+      const hungUp = await cat;
+      assert.equal(hungUp.code, undefined);
+      assert.equal(hungUp.stdout, 'ping');
+      assert.equal(hungUp.stderr, 'netunnel: the upstream closed the session without an exit status\r\n');
+      // The same client connection gets a new upstream connection (it used to crash the server).
+      assert.equal((await execOn(client, 'status 4')).code, 4);
+      assert.equal(relayed.size, 2);
+    } finally {
+      client.end();
+      for (const { inbound, outbound } of relayed) {
+        inbound.destroy();
+        outbound.destroy();
+      }
+      relay.close();
       await sb.close();
       await upstream.close();
     }

@@ -4,7 +4,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateEd25519Key } from '../server/ssh/ed25519-key.js';
-import { checkHostKey } from '../server/ssh/known-hosts.js';
+import { checkHostKey, knownHostKeyAlgorithms } from '../server/ssh/known-hosts.js';
 import { compileLoginPattern, matchUpstream } from '../server/ssh/upstream-rules.js';
 import type { UpstreamRule } from '../server/ssh/upstream-rules.js';
 import { parseAuthorizedKeys } from '../server/ssh/authorized-keys.js';
@@ -51,5 +51,27 @@ test('known_hosts: plain, [host]:port, hashed and glob names; mismatch; trust on
     assert.deepEqual(await checkHostKey(path, 'gw3', 2200, key(a), true), { ok: true, learned: true });
     assert.match(await readFile(path, 'utf8'), /\n\[gw3\]:2200 ssh-ed25519 \S+\n$/);
     assert.deepEqual(await checkHostKey(path, 'gw3', 2200, key(a), false), { ok: true, learned: false });
+  });
+});
+
+test('known_hosts: a hashed name matches whatever its case; a host known by other key types only is not relearned', async () => {
+  await withTempDir(async (dir) => {
+    const a = generateEd25519Key().public;
+    const salt = randomBytes(20);
+    // ssh-keygen -H hashes the name in lower case, as OpenSSH looks it up.
+    const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('gw4').digest('base64')}`;
+    const path = join(dir, 'known_hosts');
+    const text = `${hashed} ${a}\ngw5 ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=\nrsa.lan ssh-rsa AAAAB3NzaC1yc2E=\n`;
+    await writeFile(path, text);
+    const key = Buffer.from(a.split(' ')[1]!, 'base64');
+    assert.deepEqual(await checkHostKey(path, 'GW4', 22, key, false), { ok: true, learned: false });
+    const other = await checkHostKey(path, 'gw5', 22, key, true);
+    assert.equal(other.ok, false);
+    assert.match((other as { reason: string }).reason, /^host key of gw5 \(ssh-ed25519 SHA256:\S+\) is not in .*, which has only ecdsa-sha2-nistp256 keys for it$/);
+    assert.equal(await readFile(path, 'utf8'), text, 'nothing learned');
+    // So those are asked for first, as OpenSSH does.
+    assert.deepEqual(await knownHostKeyAlgorithms(path, 'gw5', 22), ['ecdsa-sha2-nistp256']);
+    assert.deepEqual(await knownHostKeyAlgorithms(path, 'rsa.lan', 22), ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+    assert.deepEqual(await knownHostKeyAlgorithms(path, 'nobody', 22), []);
   });
 });

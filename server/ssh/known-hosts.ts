@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { appendFile, readFile } from 'node:fs/promises';
+import type { ServerHostKeyAlgorithm } from 'ssh2';
 import { NetunnelError } from '../../common/errors.js';
 import { fingerprintOf } from './authorized-keys.js';
 
@@ -24,17 +25,44 @@ interface Entry {
  */
 export async function checkHostKey(path: string, host: string, port: number, key: Buffer, trustOnFirstUse: boolean): Promise<HostKeyVerdict> {
   const name = knownHostsName(host, port);
-  const entries = (await readKnownHosts(path)).filter((e) => hostMatches(e.patterns, name));
+  const entries = await entriesFor(path, name);
   const fingerprint = fingerprintOf(key);
   if (entries.some((e) => e.key.length === key.length && timingSafeEqual(e.key, key))) return { ok: true, learned: false };
-  if (entries.length > 0) {
-    const lines = entries.map((e) => e.line).join(', ');
+  const type = keyType(key);
+  const sameType = entries.filter((e) => e.type === type);
+  if (sameType.length > 0) {
+    const lines = sameType.map((e) => e.line).join(', ');
     return { ok: false, reason: `host key of ${name} (${fingerprint}) does not match ${path} line ${lines}: it changed, or something is impersonating it` };
   }
+  // Known by keys of other types only: not learned, as a host that is already known is no first use.
+  if (entries.length > 0) {
+    return { ok: false, reason: `host key of ${name} (${type} ${fingerprint}) is not in ${path}, which has only ${[...new Set(entries.map((e) => e.type))].join(', ')} keys for it` };
+  }
   if (!trustOnFirstUse) return { ok: false, reason: `host key of ${name} (${fingerprint}) is not in ${path}` };
-  const type = keyType(key);
   await appendFile(path, `${name} ${type} ${key.toString('base64')}\n`, { mode: 0o600 });
   return { ok: true, learned: true };
+}
+
+/**
+ * The host key algorithms to ask `host:port` for first, as OpenSSH does: those of the keys
+ * known_hosts already has for it, so that a host known by its ECDSA key is not asked for ed25519.
+ */
+export async function knownHostKeyAlgorithms(path: string, host: string, port: number): Promise<ServerHostKeyAlgorithm[]> {
+  const types = new Set((await entriesFor(path, knownHostsName(host, port))).map((e) => e.type));
+  return [...types].flatMap((type) => ALGORITHMS_BY_KEY_TYPE[type] ?? []);
+}
+
+/** The signature algorithms of each key type ssh2 can check. */
+const ALGORITHMS_BY_KEY_TYPE: Record<string, ServerHostKeyAlgorithm[]> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+async function entriesFor(path: string, name: string): Promise<Entry[]> {
+  return (await readKnownHosts(path)).filter((e) => hostMatches(e.patterns, name));
 }
 
 async function readKnownHosts(path: string): Promise<Entry[]> {
@@ -71,7 +99,8 @@ function hashedMatches(entry: string, name: string): boolean {
   const [, , salt, hash] = entry.split('|');
   if (!salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
-  const actual = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest();
+  // OpenSSH hashes the name as it looks it up: in lower case.
+  const actual = createHmac('sha1', Buffer.from(salt, 'base64')).update(name.toLowerCase()).digest();
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 

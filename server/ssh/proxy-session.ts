@@ -59,16 +59,19 @@ export function proxySession(session: Session, upstream: () => Promise<Client>, 
       refuse(err);
       return;
     }
-    upstream().then(
-      (client) =>
+    upstream().then((client) => {
+      try {
         open(client, (err, channel) => {
           if (err) return refuse(new Error(`the upstream refused the ${what}: ${err.message}`));
           if (localClosed) return channel.close();
           remote = channel;
           relay(local, channel, accounting.traffic);
-        }),
-      refuse,
-    );
+        });
+      } catch (err) {
+        // ssh2 throws when the connection went away just before ("Not connected").
+        refuse(new Error(`the connection to the upstream was lost (${errorMessage(err)})`));
+      }
+    }, refuse);
   };
   const pty = () => (setup.pty ? { term: setup.pty.term, rows: setup.pty.rows, cols: setup.pty.cols, height: setup.pty.height, width: setup.pty.width, modes: setup.pty.modes } : undefined);
   const env = () => ({ ...setup.env });
@@ -140,12 +143,20 @@ function relay(local: ServerChannel, remote: ClientChannel, traffic: Traffic | u
   local.once('end', () => remote.end());
   let exit: unknown[] | undefined;
   let ended = false;
+  let localClosed = false;
   let output: Promise<void> | undefined;
+  // stderr is a stream of its own: its end, and what it still holds, must not be left behind.
+  const stderrEnded = new Promise<void>((resolve) => {
+    remote.stderr.once('end', resolve);
+    remote.stderr.once('close', resolve);
+  });
   const endOutput = () =>
-    (output ??= new Promise<void>((resolve) => local.write(Buffer.alloc(0), () => resolve())).then(() => {
-      if (exit) (local.exit as (...a: unknown[]) => void)(...(exit[0] === null ? exit.slice(1, 4) : exit.slice(0, 1)));
-      local.eof();
-    }));
+    (output ??= stderrEnded
+      .then(() => Promise.all([flushed(local), flushed(local.stderr)]))
+      .then(() => {
+        if (exit) (local.exit as (...a: unknown[]) => void)(...(exit[0] === null ? exit.slice(1, 4) : exit.slice(0, 1)));
+        local.eof();
+      }));
   remote.once('end', () => {
     ended = true;
     if (exit) void endOutput();
@@ -154,9 +165,21 @@ function relay(local: ServerChannel, remote: ClientChannel, traffic: Traffic | u
     exit = args;
     if (ended) void endOutput();
   });
-  remote.once('close', () => void endOutput().then(() => local.close()));
-  local.once('close', () => remote.close());
+  remote.once('close', () => {
+    // As OpenSSH's "Connection to ... closed by remote host.": the user learns why it ended.
+    if (!exit && !localClosed) local.stderr.write('netunnel: the upstream closed the session without an exit status\r\n');
+    void endOutput().then(() => local.close());
+  });
+  local.once('close', () => {
+    localClosed = true;
+    remote.close();
+  });
   local.resume();
+}
+
+/** Resolves once everything written to `stream` so far has gone out. */
+function flushed(stream: Writable): Promise<void> {
+  return new Promise((resolve) => stream.write(Buffer.alloc(0), () => resolve()));
 }
 
 /** Bytes from `src` to `dst`, pausing `src` while `dst` is full; `count` sees each chunk's size. */

@@ -49,6 +49,8 @@ export interface ReverseProxyOptions {
 export class ReverseProxy {
   readonly #options: ReverseProxyOptions;
   #upstream: Promise<Client> | undefined;
+  /** The client #upstream resolved to, so that an old one going away does not forget a newer one. */
+  #current: Client | undefined;
   #closed = false;
 
   constructor(options: ReverseProxyOptions) {
@@ -75,8 +77,14 @@ export class ReverseProxy {
   }
 
   #connect(): Promise<Client> {
-    this.#upstream ??= this.#open();
-    return this.#upstream;
+    if (this.#upstream) return this.#upstream;
+    const upstream = this.#open();
+    this.#upstream = upstream;
+    // A failure is this attempt's: the next session tries again (the upstream may be back).
+    upstream.catch(() => {
+      if (this.#upstream === upstream) this.#upstream = undefined;
+    });
+    return upstream;
   }
 
   async #open(): Promise<Client> {
@@ -89,7 +97,14 @@ export class ReverseProxy {
     const client = await connectUpstream(target, { ...options, ...(target.agentForwarding && agent ? { agent } : {}) });
     logger.info(`SSH login "${login}" proxied to ${target.user}@${target.host}:${target.port}`);
     // A later session of this client gets a new upstream connection, not a dead one.
-    client.once('close', () => (this.#upstream = undefined));
+    const forget = () => {
+      if (this.#current !== client) return;
+      this.#current = undefined;
+      this.#upstream = undefined;
+    };
+    this.#current = client;
+    client.once('end', forget);
+    client.once('close', forget);
     if (this.#closed) client.end();
     return client;
   }

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import type { BaseAgent, Client } from 'ssh2';
+import type { BaseAgent, Client, ServerHostKeyAlgorithm } from 'ssh2';
 import { NetunnelError, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { Originator } from '../tunnel-registry.js';
-import { checkHostKey, knownHostsName } from './known-hosts.js';
+import { checkHostKey, knownHostKeyAlgorithms, knownHostsName } from './known-hosts.js';
 import ssh2 from './ssh2.js';
 import type { UpstreamTarget } from './upstream-rules.js';
 
@@ -63,10 +63,20 @@ export async function connectUpstream(target: UpstreamTarget, options: UpstreamC
   } catch (err) {
     throw new NetunnelError('SERVER_UNREACHABLE', `cannot reach the ${where}: ${errorMessage(err)}`, { cause: err });
   }
-  return handshake(sock, privateKey, target, where, options);
+  // SSH has no use for a half-open connection, and ssh2 does not close one: the upstream's FIN
+  // would leave the socket (and every session on it) hanging.
+  sock.once('end', () => sock.destroy());
+  const preferred = await knownHostKeyAlgorithms(target.knownHostsPath, target.host, target.port).catch(() => []);
+  return handshake(sock, privateKey, target, where, { ...options, preferred });
 }
 
-function handshake(sock: Duplex, privateKey: Buffer, target: UpstreamTarget, where: string, options: UpstreamConnectOptions): Promise<Client> {
+function handshake(
+  sock: Duplex,
+  privateKey: Buffer,
+  target: UpstreamTarget,
+  where: string,
+  options: UpstreamConnectOptions & { preferred: ServerHostKeyAlgorithm[] },
+): Promise<Client> {
   const client = new ssh2.Client();
   let hostKeyProblem: string | undefined;
   const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
@@ -106,6 +116,8 @@ function handshake(sock: Duplex, privateKey: Buffer, target: UpstreamTarget, whe
       hostVerifier: hostVerifier as unknown as (key: Buffer) => boolean,
       readyTimeout: options.timeoutMs,
       ident: 'netunnel',
+      // Moved to the front: ssh2's prepend alone skips what its list already has.
+      ...(options.preferred.length > 0 ? { algorithms: { serverHostKey: { remove: options.preferred, prepend: options.preferred, append: [] } } } : {}),
       // The server's own key only: a forwarded agent is for the user's hops beyond.
       authHandler: ['publickey'],
       ...(options.agent ? { agent: new ForwardedAgent(options.agent) as unknown as BaseAgent, agentForward: true } : {}),

@@ -20,7 +20,7 @@ export interface UpstreamSshd {
  * A stand-in for a gateway's sshd, on loopback: lets `user` in with the key `publicKey`
  * (an authorized_keys line) only, and answers:
  * - exec `cat`: echoes stdin to its EOF; `status N`: exit status N; `env NAME`: the variable's
- *   value; anything else `ran: <command>`;
+ *   value; `stderr N`: N bytes on stderr; anything else `ran: <command>`;
  * - shell: `pty TERM COLSxROWS`, then `you said: LINE` per line, `window COLSxROWS` on a
  *   window change, and exit status 7 on `exit`;
  * - sftp: an in-memory file store (open, read, write, stat, close).
@@ -98,6 +98,11 @@ function serveSession(client: Connection, session: Session, files: Map<string, B
       channel.end();
     };
     if (command === 'status') return finish(Number(arg), `ran: ${info.command}\n`);
+    if (command === 'stderr') {
+      // N bytes on stderr and nothing on stdout, the exit status as soon as the last is sent, as sshd.
+      channel.stderr.write(Buffer.alloc(Number(arg), 'e'), () => finish(0, ''));
+      return;
+    }
     if (command === 'env') return finish(0, `${env[arg ?? ''] ?? '(unset)'}\n`);
     if (command === 'agent-list') {
       if (!agent) return finish(0, 'no agent\n');
