@@ -94,6 +94,11 @@ export class RestClient {
       // undici: "Proxy response (407) !== 200 when HTTP Tunneling" (CONNECT), "Proxy Authentication Required (407)" (absolute form).
       const tunnelStatus = /Proxy (?:response \((\d+)\)|Authentication Required \((\d+)\))/.exec(errorMessage(err))?.slice(1).find(Boolean);
       if (tunnelStatus === '407' || tunnelStatus === '401') return proxyAuthError(Number(tunnelStatus));
+      if (tunnelStatus) {
+        return new NetunnelError('SERVER_UNREACHABLE', `the proxy at ${displayProxyUrl(this.#proxy)} could not reach the server at ${this.#baseUrl} (HTTP ${tunnelStatus})`, {
+          cause: err,
+        });
+      }
       const reason = describeNetworkError(err);
       // Through a proxy, only the proxy itself can refuse or be missing at the TCP level.
       if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|ETIMEDOUT)$/.test(reason)) {

@@ -85,18 +85,20 @@ export function proxyAuthError(status: number): NetunnelError {
 export function describeTlsError(err: unknown): NetunnelError | undefined {
   for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
     const code = (e as { code?: string }).code ?? '';
+    // OpenSSL's messages end in a newline; the reason is one line.
+    const message = e.message.trim().replace(/\s*\n\s*/g, ' ');
     if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-      return new NetunnelError('TLS_CERTIFICATE', `the server's certificate does not match its name (${e.message}); use --no-ssl-validate to accept it anyway`, {
+      return new NetunnelError('TLS_CERTIFICATE', `the server's certificate does not match its name (${message}); use --no-ssl-validate to accept it anyway`, {
         cause: e,
       });
     }
     if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ISSUER/.test(code) && !code.startsWith('ERR_')) {
-      return new NetunnelError('TLS_CERTIFICATE', `the server's certificate is not trusted (${e.message}); use --ca FILE or --no-ssl-validate`, {
+      return new NetunnelError('TLS_CERTIFICATE', `the server's certificate is not trusted (${message}); use --ca FILE or --no-ssl-validate`, {
         cause: e,
       });
     }
     if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code.startsWith('ERR_SSL_')) {
-      return new NetunnelError('TLS_CERTIFICATE', `the TLS handshake with the server failed (${e.message}); is it serving https?`, { cause: e });
+      return new NetunnelError('TLS_CERTIFICATE', `the TLS handshake with the server failed (${message}); is it serving https?`, { cause: e });
     }
   }
   return undefined;

@@ -19,7 +19,15 @@ export function installAuth(app: FastifyInstance, auth: ServerAuth, onRefused: (
       throw err;
     }
   });
-  app.post(routes.authenticate(), async (request, reply) => answerAuthenticate(auth, request, reply));
+  app.post(routes.authenticate(), async (request, reply) => {
+    try {
+      return await answerAuthenticate(auth, request, reply);
+    } catch (err) {
+      // A wrong secret is an auth failure too: a guessing caller shows in the metrics.
+      onRefused();
+      throw err;
+    }
+  });
 }
 
 function isAuthenticateRoute(request: FastifyRequest): boolean {

@@ -221,7 +221,9 @@ describe('GET/POST /config/http-proxy', () => {
         [{}, /missing 'proxy_url'/],
         [{ proxy_url: 'http://127.0.0.1:3128', bogus: 1 }, /unknown field 'bogus'/],
         [{ proxy_url: 'not a url', check_proxy: false }, /proxy_url is not a valid URL/],
-        [{ proxy_url: 'socks5://127.0.0.1:1080', check_proxy: false }, /proxy_url must be an http:\/\/ or https:\/\/ URL/],
+        [{ proxy_url: 'socks5://127.0.0.1:1080', check_proxy: false }, /proxy_url must be an http:\/\/ URL/],
+        // Tunnels speak plain HTTP to the proxy: a TLS one would pass the check and carry nothing.
+        [{ proxy_url: 'https://127.0.0.1:3128', check_proxy: false }, /proxy_url must be an http:\/\/ URL, got "https:/],
         [{ proxy_url: 'http://u:p@127.0.0.1:3128', check_proxy: false }, /must not hold credentials/],
         [{ proxy_url: 'http://127.0.0.1:3128', test_url: 'ftp://x' }, /test_url must be an http/],
         [{ proxy_url: 'http://127.0.0.1:3128', check_proxy: 'maybe' }, /'check_proxy' must be boolean/],

@@ -169,8 +169,11 @@ const BAD_FILES: [string, string, string[]][] = [
   ],
   [
     'two static tunnels on one entrance',
-    peersFile({ name: 'a', static_tunnels: [{ tunnel_local_port: 20001, tunnel_remote_port: 22 }] }, { name: 'b', static_tunnels: [{ tunnel_local_port: 20001, tunnel_remote_port: 23 }] }),
-    ['key "peers"', 'two static tunnels listen on 127.0.0.1:20001'],
+    peersFile(
+      { name: 'a', static_tunnels: [{ tunnel_local_port: 20001, tunnel_remote_port: 22 }] },
+      { name: 'b', static_tunnels: [{ tunnel_local_address: 'localhost', tunnel_local_port: 20001, tunnel_remote_port: 23 }] },
+    ),
+    ['key "peers"', 'two static tunnels have the local port 20001'],
   ],
 ];
 

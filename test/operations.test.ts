@@ -96,7 +96,7 @@ describe('metrics and status', () => {
   });
 });
 
-test('/metrics is behind the auth plugin, and counts the refusals', async () => {
+test('/metrics is behind the auth plugin, and counts the refusals, wrong secrets included', async () => {
   const server = await startServer({}, { auth: new SharedSecretServerAuth({ secret: 'metrics-secret' }) });
   try {
     assert.equal((await call(server, 'GET', '/metrics')).status, 403);
@@ -104,6 +104,9 @@ test('/metrics is behind the auth plugin, and counts the refusals', async () => 
     const { body } = await call(server, 'POST', '/authenticate', { secret: 'metrics-secret' });
     const headers = { authorization: `Bearer ${(body as { token: string }).token}` };
     assert.equal(await sample(server, 'netunnel_auth_failures_total{door="http"}', headers), 2);
+    // A wrong secret at POST /authenticate counts too: guessing shows.
+    assert.equal((await call(server, 'POST', '/authenticate', { secret: 'guess' })).status, 403);
+    assert.equal(await sample(server, 'netunnel_auth_failures_total{door="http"}', headers), 3);
   } finally {
     await server.close();
   }

@@ -6,10 +6,14 @@ import { join } from 'node:path';
 import { makeCertificates } from './support/certificates.js';
 import type { TestCertificates } from './support/certificates.js';
 import { startProxy } from './support/http-proxy.js';
+import { startServer } from './support/in-process.js';
+import { hasTinyproxy, startTinyproxy } from './support/tinyproxy.js';
 import { CLIENT_BIN, SERVER_BIN, spawnNode, startClientProcess } from './support/processes.js';
 import type { Spawned } from './support/processes.js';
 import { echoServer, exchange, randomBytes, sha256 } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
+
+const TINYPROXY = await hasTinyproxy();
 
 const KiB = 1024;
 
@@ -86,6 +90,17 @@ describe('HTTPS/WSS server and certificate checks', () => {
     assert.match(client.output(), /^netunnel-client: the server's certificate is not trusted \([^)]+\); use --ca FILE or --no-ssl-validate\n$/);
   });
 
+  test('https:// to a server speaking plain HTTP: one line saying so, exit code 1', async () => {
+    const plain = await startServer();
+    try {
+      const client = spawnNode(CLIENT_BIN, ['-s', plain.url.replace('http:', 'https:'), '--remote-port', String(echo.port)]);
+      assert.equal(await client.exited(), 1);
+      assert.match(client.output(), /^netunnel-client: the TLS handshake with the server failed \([^\n]+\); is it serving https\?\n$/);
+    } finally {
+      await plain.close();
+    }
+  });
+
   test('--no-ssl-validate accepts a self-signed server', async () => {
     const client = await startClientProcess(['-s', selfSigned.url, '--no-ssl-validate', '--remote-port', String(echo.port)]);
     try {
@@ -120,6 +135,18 @@ describe('HTTPS/WSS server and certificate checks', () => {
       assert.ok(proxy.seen.every((line) => line.startsWith('CONNECT ')), proxy.seen.join('\n'));
     } finally {
       await client.stop();
+      await proxy.close();
+    }
+  });
+
+  test('a proxy that refuses to CONNECT to the server: one line naming its answer', { skip: !TINYPROXY && 'no tinyproxy' }, async () => {
+    // tinyproxy answers 403 to a CONNECT to a port it was not told to allow.
+    const proxy = await startTinyproxy(dir, { connectPorts: [signed.port + 1] });
+    try {
+      const client = spawnNode(CLIENT_BIN, ['-s', signed.url, '--ca', certs.caCert, '--proxy-url', proxy.url, '--no-reconnect', '--remote-port', String(echo.port)]);
+      assert.equal(await client.exited(), 1);
+      assert.equal(client.output(), `netunnel-client: the proxy at ${proxy.url} could not reach the server at ${signed.url} (HTTP 403)\n`);
+    } finally {
       await proxy.close();
     }
   });

@@ -259,9 +259,9 @@ function findPeerClash(peers: readonly PeerConfig[]): string | undefined {
     if (tunnelId !== undefined) return `peer "${peer.name}" has two static tunnels with the id ${tunnelId}; ids must be unique`;
   }
   // 0 or none: a port is picked on start.
-  const entrances = peers.flatMap((peer) => peer.static_tunnels ?? []).filter((tunnel) => tunnel.tunnel_local_port);
-  const entrance = first(entrances.map((tunnel) => `${tunnel.tunnel_local_address ?? '127.0.0.1'}:${tunnel.tunnel_local_port}`));
-  if (entrance !== undefined) return `two static tunnels listen on ${entrance}; only one could`;
+  // By port alone, as the API sees them: localhost and 127.0.0.1, or 0.0.0.0 and anything, clash too.
+  const port = first(peers.flatMap((peer) => (peer.static_tunnels ?? []).map((tunnel) => tunnel.tunnel_local_port || undefined)));
+  if (port !== undefined) return `two static tunnels have the local port ${port}; only one could listen on it`;
   return undefined;
 }
 

@@ -60,7 +60,8 @@ function describeProxy(stored: Readonly<HttpProxyConfig> | null): HttpProxyRespo
 /** The proxy the request asks for (undefined: remove it), or a 400 saying what is wrong. */
 function proxySettings(body: SetHttpProxyRequest): ProxyOptions | undefined {
   if (body.proxy_url === null) return undefined;
-  const url = httpUrl('proxy_url', body.proxy_url);
+  // Tunnels reach the proxy with a plain CONNECT: a TLS proxy would pass the check and carry nothing.
+  const url = httpUrl('proxy_url', body.proxy_url, ['http:']);
   const { username, password } = new URL(url);
   if (username || password) {
     throw badRequest('proxy_url must not hold credentials (they would be stored in clear); send username and password instead');
@@ -72,15 +73,15 @@ function proxySettings(body: SetHttpProxyRequest): ProxyOptions | undefined {
   return body.username ? { url, username: body.username, password: body.password } : { url };
 }
 
-function httpUrl(field: string, value: string): string {
+function httpUrl(field: string, value: string, protocols = ['http:', 'https:']): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     throw badRequest(`${field} is not a valid URL: ${JSON.stringify(value)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw badRequest(`${field} must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+  if (!protocols.includes(url.protocol)) {
+    throw badRequest(`${field} must be an ${protocols.map((p) => `${p}//`).join(' or ')} URL, got ${JSON.stringify(value)}`);
   }
   return value;
 }
