@@ -60,7 +60,8 @@ async function answerAuthenticate(auth: ServerAuth, request: FastifyRequest, rep
 
 /** A plugin's explained refusal (401/403) stands; anything else it throws is its bug: logged, and a plain 403. */
 function refusalFor(err: unknown, request: FastifyRequest): NetunnelError {
-  if (err instanceof NetunnelError && (err.statusCode === 401 || err.statusCode === 403)) return err;
+  // A plugin too slow to answer is no refusal: the caller may try again (503).
+  if (err instanceof NetunnelError && (err.statusCode === 401 || err.statusCode === 403 || err.code === 'TIMEOUT')) return err;
   request.log.warn({ err }, 'the auth plugin failed; refusing the request');
   return new NetunnelError('AUTH_FAILED', 'authentication failed: the auth plugin could not check this request (the server log has the details)');
 }

@@ -17,6 +17,7 @@ import { NamedEntrances } from './named-entrances.js';
 import { requestValidatorCompiler } from './request-validation.js';
 import { installErrorHandlers, installJsonParser, websocketFailed } from './http-errors.js';
 import { installAuth } from './auth-hook.js';
+import { BoundedServerAuth } from '../common/bounded-auth.js';
 import type { ConfigStore } from './config/store.js';
 import { channelRoutes } from './routes/channels.js';
 import { configRoutes } from './routes/config.js';
@@ -45,6 +46,8 @@ export interface NetunnelServerOptions {
   auth?: ServerAuth;
   /** Static tunnels' retry backoff and health check interval (tests shorten them). */
   staticTunnels?: StaticTunnelTiming;
+  /** How long the auth plugin may take to answer (tests shorten it). */
+  authTimeoutMs?: number;
 }
 
 /** The REST API's bodies are small; anything bigger is a mistake or an attack. */
@@ -71,7 +74,7 @@ export class NetunnelServer {
 
   private constructor(options: NetunnelServerOptions) {
     this.#options = options;
-    this.auth = options.auth ?? new ServerNoAuth();
+    this.auth = new BoundedServerAuth(options.auth ?? new ServerNoAuth(), options.authTimeoutMs);
     this.#heartbeat = new Heartbeat(options.heartbeat ?? { intervalMs: HEARTBEAT_INTERVAL_MS, timeoutMs: HEARTBEAT_TIMEOUT_MS });
     this.destinations = new Destinations(this.registry, () => options.config.config.allowed_tunnel_destinations);
     const namedEntrances = new NamedEntrances(this.registry, () => options.config.config.allowed_tunnel_names ?? {});

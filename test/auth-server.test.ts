@@ -182,6 +182,43 @@ describe('the auth hook with plugins that misbehave', () => {
     }
   });
 
+  test('a plugin that never answers: each request gets a 503 after the deadline, nothing waits on it for ever', async () => {
+    const never = () => new Promise<never>(() => {});
+    const server = await startServer({}, {
+      auth: { isAuthenticated: never, authenticate: never, getClientForPeer: never },
+      authTimeoutMs: 300,
+    });
+    try {
+      const stuck = await call(server, 'GET', '/version');
+      assert.deepEqual([stuck.status, stuck.body], [503, { error: 'the auth plugin did not check the request within 0.3 s; try again later', code: 'TIMEOUT' }]);
+      const authenticating = await call(server, 'POST', '/authenticate', { secret: 'x' });
+      assert.deepEqual([authenticating.status, (authenticating.body as { code: string }).code], [503, 'TIMEOUT']);
+      await assert.rejects(server.auth.getClientForPeer({}), { code: 'TIMEOUT' });
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a plugin's plain error about a peer's auth_data is a 400 with its reason", async () => {
+    const server = await startServer();
+    const refusing = await startServer({}, {
+      auth: {
+        isAuthenticated: async () => true,
+        authenticate: async () => ({}),
+        getClientForPeer: async () => {
+          throw new Error('auth_data needs a string "key"');
+        },
+      },
+    });
+    try {
+      const answer = await call(refusing, 'POST', '/peers', { name: 'p', target_netunnel_url: server.url, auth_data: { key: 1 } });
+      assert.deepEqual([answer.status, answer.body], [400, { error: `the auth plugin refused the peer's auth_data: auth_data needs a string "key"`, code: 'BAD_REQUEST' }]);
+    } finally {
+      await refusing.close();
+      await server.close();
+    }
+  });
+
   test('without a plugin everything is allowed, POST /authenticate is a 404 JSON, and peers get no credentials', async () => {
     const server = await startServer();
     try {
