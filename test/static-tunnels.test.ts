@@ -46,6 +46,19 @@ describe('static tunnels', () => {
     }
   });
 
+  test("a config file's static tunnel obeys allowed_tunnel_entrances, as one made through the API", async () => {
+    const port = await freePort();
+    const hand = { name: 'hand', target_netunnel_url: peer.url, static_tunnels: [{ tunnel_local_address: '0.0.0.0', tunnel_local_port: port, tunnel_remote_port: echo.port }] };
+    const server = await startServer({ peers: [hand] }, FAST);
+    try {
+      const offline = await waitForStaticTunnel(server, 1, 1, 'offline');
+      assert.match(offline.last_error ?? '', /Address 0\.0\.0\.0 is not allowed as a tunnel entrance/);
+      assert.ok(await isRefused(port), 'nothing listens on every interface');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a server may be its own peer, as in the original suite', async () => {
     const server = await startServer({}, FAST);
     try {

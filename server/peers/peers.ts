@@ -207,7 +207,8 @@ export class Peers {
 
   #startTunnel(peerId: number, settings: StaticTunnelSettings): void {
     const logger = this.#logger.child({ peer: findPeer(this.#peers(), peerId).name });
-    const tunnel = new StaticTunnel(settings, () => this.#connector.clientOptions(this.#target(peerId)), { timing: this.#timing(), logger });
+    const entrances = () => this.#config.config.allowed_tunnel_entrances;
+    const tunnel = new StaticTunnel(settings, () => this.#connector.clientOptions(this.#target(peerId)), { timing: this.#timing(), entrances, logger });
     let tunnels = this.#running.get(peerId);
     if (!tunnels) this.#running.set(peerId, (tunnels = new Map()));
     tunnels.set(settings.id, tunnel);

@@ -6,6 +6,8 @@ import type { StaticTunnelResponse, StaticTunnelState } from '../../common/proto
 import { NetunnelClient } from '../../client/client.js';
 import type { NetunnelClientOptions } from '../../client/client.js';
 import type { ClientTunnel } from '../../client/client-tunnel.js';
+import { assertEntranceAllowed } from '../access-list.js';
+import type { AccessList } from '../access-list.js';
 import type { StaticTunnelConfig } from '../config/defaults.js';
 
 /** A static tunnel as stored in the config, every field filled in. */
@@ -47,6 +49,7 @@ export class StaticTunnel {
   readonly settings: StaticTunnelSettings;
   readonly #clientOptions: () => Promise<NetunnelClientOptions>;
   readonly #timing: StaticTunnelTiming;
+  readonly #entrances: () => AccessList;
   readonly #logger: Logger;
   readonly #stop = new AbortController();
   #state: StaticTunnelState = 'connecting';
@@ -56,11 +59,12 @@ export class StaticTunnel {
   constructor(
     settings: StaticTunnelSettings,
     clientOptions: () => Promise<NetunnelClientOptions>,
-    options: { timing: StaticTunnelTiming; logger: Logger },
+    options: { timing: StaticTunnelTiming; entrances: () => AccessList; logger: Logger },
   ) {
     this.settings = settings;
     this.#clientOptions = clientOptions;
     this.#timing = options.timing;
+    this.#entrances = options.entrances;
     this.#logger = options.logger.child({ staticTunnel: settings.id });
   }
 
@@ -126,8 +130,11 @@ export class StaticTunnel {
   }
 
   async #open(client: NetunnelClient): Promise<ClientTunnel> {
-    await client.connect();
     const { settings } = this;
+    // Checked at each attempt, not only when the API made it: a hand-written config's tunnel
+    // must obey allowed_tunnel_entrances too, and a change to it applies at the next try.
+    assertEntranceAllowed(this.#entrances(), settings.tunnel_local_address, settings.tunnel_local_port);
+    await client.connect();
     return client.openForwardTunnel({
       remoteAddress: settings.tunnel_remote_address,
       remotePort: settings.tunnel_remote_port,
