@@ -50,6 +50,9 @@ export interface NetunnelServerOptions {
   authTimeoutMs?: number;
 }
 
+/** How long a shutdown waits for clients to take their tunnels down, at least (then they are cut). */
+const GOODBYE_MS = 2000;
+
 /** The REST API's bodies are small; anything bigger is a mistake or an attack. */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -103,6 +106,8 @@ export class NetunnelServer {
       ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
       loggerInstance: options.logger as FastifyBaseLogger,
       bodyLimit: BODY_LIMIT_BYTES,
+      // By close() everything has had its grace: a silent or half-sent request must not hold the exit.
+      forceCloseConnections: true,
       // Requests are logged at debug level by our own hook; per-request info lines would drown the log.
       logController: new LogController({ disableRequestLogging: true }),
     } as FastifyServerOptions) as unknown as FastifyInstance;
@@ -139,6 +144,13 @@ export class NetunnelServer {
     await app.register(configRoutes, { config: this.#options.config, channels, peers: this.peers });
     await app.register(peerRoutes, { peers: this.peers });
     await app.register(operationsRoutes, { status: () => this.status(), metrics: this.metrics });
+  }
+
+  /** Tells each client its tunnels are going, for at most `ms`: a frozen client must not hold the shutdown. */
+  async #sayGoodbye(ms: number): Promise<void> {
+    const done = new AbortController();
+    await Promise.race([this.channels.disconnectAll().finally(() => done.abort()), sleep(ms, done.signal)]);
+    this.channels.closeAll();
   }
 
   /** Waits until no tunnelled connection is open, for at most `graceMs`, then aborts the rest. */
@@ -199,10 +211,15 @@ export class NetunnelServer {
    */
   async close(options: { graceMs?: number } = {}): Promise<void> {
     this.#closing = true;
-    await this.channels.disconnectAll();
-    await this.#drain(options.graceMs ?? 0);
+    const graceMs = options.graceMs ?? 0;
+    const deadline = Date.now() + graceMs;
+    await this.#sayGoodbye(Math.max(graceMs, GOODBYE_MS));
+    await this.#drain(Math.max(0, deadline - Date.now()));
     await this.peers.close();
     await this.#options.config.idle();
+    // What is left is cut: websockets whose peer never answers a close (a frozen client), and
+    // (forceCloseConnections) HTTP connections idle or halfway through a request.
+    for (const ws of this.app.websocketServer.clients) ws.terminate();
     await this.app.close();
     this.#heartbeat.close();
     // The log is written asynchronously: what the shutdown said must reach it before an exit.

@@ -6,8 +6,12 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { makeKey } from './support/openssh.js';
 import { startClientProcess, startServerProcess } from './support/processes.js';
-import { connect, howItEnds, isRefused, readAll, requestReplyServer, sha256, waitUntil } from './support/sockets.js';
+import type { ClientProcess } from './support/processes.js';
+import { connect, echoServer, freePort, howItEnds, isRefused, readAll, requestReplyServer, sha256, waitUntil } from './support/sockets.js';
 import { withTempDir } from './support/temp-dir.js';
 
 test('SIGTERM: a connection in flight finishes, new ones are refused, the server exits 0', () =>
@@ -87,3 +91,35 @@ test('SIGTERM: a connection still open when the grace period ends is reset, and 
     await service.close();
   }
 });
+
+test('SIGTERM: a frozen client and silent connections to both doors do not hold the exit past the grace', () =>
+  withTempDir(async (dir) => {
+    const key = makeKey(dir, 'listen_key');
+    await writeFile(join(dir, 'authorized_keys'), `access="listen" ${key.pub}\n`);
+    const sshPort = await freePort();
+    const server = await startServerProcess(['--shutdown-grace', '0', '--ssh-port', String(sshPort), '--ssh-authorized-keys', join(dir, 'authorized_keys'), '--ssh-host-key', join(dir, 'host_key')]);
+    const echo = await echoServer();
+    const sockets: net.Socket[] = [];
+    let client: ClientProcess | undefined;
+    const patience = new AbortController();
+    try {
+      await server.waitFor(/SSH front door listening/);
+      client = await startClientProcess(['-s', server.url, '--remote-port', String(echo.port)]);
+      // Silent, and halfway through a request, on the HTTP port; silent before SSH's banner on the other.
+      sockets.push(await connect(server.port), await connect(server.port), await connect(sshPort));
+      sockets[1]!.write('POST /channels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{');
+      for (const socket of sockets) socket.on('error', () => {});
+      // A machine that hung: its websockets never answer a close.
+      client.child.kill('SIGSTOP');
+      server.child.kill('SIGTERM');
+      // Generous, but well short of the 30 s each of these used to hold it (heartbeat, login grace) or for ever.
+      const exit = await Promise.race([server.exited(), sleep(20_000, 'still running 20 s after SIGTERM', { signal: patience.signal })]);
+      assert.equal(exit, 0, server.output());
+    } finally {
+      patience.abort();
+      client?.child.kill('SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      await echo.close();
+      await server.stop();
+    }
+  }));

@@ -109,7 +109,10 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
   // ssh2 emits 'connection' only once the client's identification line has arrived, so a
   // silent TCP connection would never time out: the login grace timer runs on the raw socket.
   const netServer = (server as unknown as { _srv?: NetServer })._srv;
+  const sockets = new Set<Socket>();
   netServer?.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     socket.setNoDelay(true);
     coalesceWrites(socket);
     useLargeReads(socket);
@@ -133,6 +136,9 @@ export async function startSshFrontDoor(options: SshFrontDoorOptions): Promise<S
     close: () =>
       new Promise<void>((resolve) => {
         for (const client of clients) hangUp(client);
+        // Not logged in yet (maybe not even an SSH client): nothing to say goodbye to, and
+        // only the login grace would end it.
+        for (const socket of sockets) if (!authenticated.has(socket)) socket.destroy();
         server.close(() => resolve());
       }),
   };
