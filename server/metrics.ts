@@ -90,7 +90,7 @@ export class ServerMetrics {
           for (const [key, value] of Object.entries<number>(read(s))) this.set({ [label]: key }, value);
         },
       });
-    gauge('netunnel_channels', 'client channels connected now', (s) => s.channels());
+    gauge('netunnel_channels', 'client channels now (created, whether or not their websocket has connected yet)', (s) => s.channels());
     labelled('netunnel_tunnels', 'tunnels open now, by kind', 'kind', (s) => s.tunnels());
     gauge('netunnel_registry_endpoints', 'virtual endpoints (name and port) in the tunnel registry', (s) => s.registryEntries());
     gauge('netunnel_ssh_sessions', 'SSH front door connections now', (s) => s.sshSessions());
