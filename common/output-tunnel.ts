@@ -86,7 +86,7 @@ export class OutputTunnel {
     try {
       exit = await connect();
     } catch (err) {
-      stream.off('error', onEarlyError);
+      // The early listener stays: the refused stream has nothing else to hear a late error.
       // As the original, the entrance sees the websocket close and its user a clean EOF; with
       // half-close the close code also says why (stdio mode reports it).
       logger.info({ err: errorMessage(err) }, 'tunnel exit unreachable');
@@ -96,6 +96,9 @@ export class OutputTunnel {
     stream.off('error', onEarlyError);
     if (early) {
       logger.debug({ err: early.message }, 'the entrance failed while the exit was connecting');
+      // A registry exit (an SSH channel, a named reverse tunnel) is destroyed with the error:
+      // nobody else listens on it yet.
+      exit.on('error', () => {});
       abort(exit, early);
       return;
     }

@@ -23,8 +23,9 @@ export function installAuth(app: FastifyInstance, auth: ServerAuth, onRefused: (
     try {
       return await answerAuthenticate(auth, request, reply);
     } catch (err) {
-      // A wrong secret is an auth failure too: a guessing caller shows in the metrics.
-      onRefused();
+      // A wrong secret is an auth failure too: a guessing caller shows in the metrics (a bad
+      // body, a server without a plugin or a plugin too slow to answer refuses nobody's credentials).
+      if (err instanceof NetunnelError && (err.statusCode === 401 || err.statusCode === 403)) onRefused();
       throw err;
     }
   });

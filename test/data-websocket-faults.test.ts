@@ -6,11 +6,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type net from 'node:net';
 import WebSocket from 'ws';
 import { call } from './support/in-process.js';
 import { startClientProcess, startServerProcess } from './support/processes.js';
-import type { ServerProcess } from './support/processes.js';
+import type { ClientProcess, ServerProcess } from './support/processes.js';
 import { connect, listen, randomBytes, readAll, waitUntil } from './support/sockets.js';
 import type { TestServer } from './support/sockets.js';
 
@@ -43,26 +46,35 @@ describe('a data websocket failing before its exit is connected', () => {
   let service: TestServer;
   let accepted = 0;
 
+  let named: ClientProcess;
+  let dir: string;
+
   before(async () => {
-    server = await startServerProcess();
+    dir = await mkdtemp(join(tmpdir(), 'netunnel-faults-'));
+    await writeFile(join(dir, 'netunnel.conf'), JSON.stringify({ allowed_tunnel_names: { svc: '22' } }));
+    server = await startServerProcess(['-c', join(dir, 'netunnel.conf')]);
     service = await listen((socket) => {
       accepted += 1;
       socket.resume();
       socket.on('end', () => socket.end());
     });
+    // The same service behind a registry name: an exit that is no TCP socket, opened over a round trip.
+    named = await startClientProcess(['-s', server.url, '-r', '--name', 'svc', '--remote-port', '22', '--local-port', String(service.port)]);
   });
 
   after(async () => {
+    await named?.stop();
     await server?.stop();
     await service?.close();
+    await rm(dir, { recursive: true, force: true });
   });
 
-  async function tunnelPath(features: string[]): Promise<{ path: string; channel: WebSocket }> {
+  async function tunnelPath(features: string[], exit: { address: string; port: number }): Promise<{ path: string; channel: WebSocket }> {
     const { body } = await call(server, 'POST', '/channels', { version: '1.0.12', features });
     const channelId = (body as { channel_id: number }).channel_id;
     const channel = new WebSocket(`${server.url.replace('http', 'ws')}/channels/${channelId}/connect`, { perMessageDeflate: false });
     await once(channel, 'open');
-    const created = await call(server, 'POST', `/channels/${channelId}/tunnels`, { exit_address: '127.0.0.1', exit_port: service.port, reverse: false });
+    const created = await call(server, 'POST', `/channels/${channelId}/tunnels`, { exit_address: exit.address, exit_port: exit.port, reverse: false });
     return { path: `/channels/${channelId}/tunnels/${(created.body as { tunnel_id: number }).tunnel_id}/connect`, channel };
   }
 
@@ -71,9 +83,13 @@ describe('a data websocket failing before its exit is connected', () => {
     ['an unmasked frame right after pasten, with the extensions', ['half-close', 'websocket-reuse'], Buffer.concat([PASTEN, UNMASKED_BINARY])],
     ['bytes after its own eof (half-close)', ['half-close'], Buffer.concat([PASTEN, BINARY, EOF, BINARY])],
   ];
-  for (const [what, features, frames] of faults) {
-    test(`${what} fails that connection, and the server keeps serving`, async () => {
-      const { path, channel } = await tunnelPath(features);
+  const exits: Array<[string, () => { address: string; port: number }]> = [
+    ['a TCP exit', () => ({ address: '127.0.0.1', port: service.port })],
+    ['a registry exit', () => ({ address: 'svc', port: 22 })],
+  ];
+  for (const [what, features, frames] of faults) for (const [exitKind, exit] of exits) {
+    test(`${what} fails that connection (${exitKind}), and the server keeps serving`, async () => {
+      const { path, channel } = await tunnelPath(features, exit());
       try {
         for (let round = 0; round < 5; round++) {
           const ws = await rawDataWebSocket(server.port, path);

@@ -107,6 +107,9 @@ test('/metrics is behind the auth plugin, and counts the refusals, wrong secrets
     // A wrong secret at POST /authenticate counts too: guessing shows.
     assert.equal((await call(server, 'POST', '/authenticate', { secret: 'guess' })).status, 403);
     assert.equal(await sample(server, 'netunnel_auth_failures_total{door="http"}', headers), 3);
+    // A malformed body refuses nobody's credentials.
+    assert.equal((await call(server, 'POST', '/authenticate', { secret: 5 })).status, 400);
+    assert.equal(await sample(server, 'netunnel_auth_failures_total{door="http"}', headers), 3);
   } finally {
     await server.close();
   }
