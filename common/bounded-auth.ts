@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClientAuth, ServerAuth } from './auth.js';
 import { NetunnelError, errorMessage } from './errors.js';
 
-export const AUTH_PLUGIN_TIMEOUT_MS = 10_000;
+const AUTH_PLUGIN_TIMEOUT_MS = 10_000;
 
 /**
  * A server plugin whose every answer has a deadline: one stuck on its backend (a database, an

@@ -60,19 +60,17 @@ export function sameName(a: string, b: string): boolean {
   return keyOf(a) === keyOf(b);
 }
 
-/** True if `name` may be registered (the characters OpenSSH accepts in host names, no `~`). */
-export function isValidName(name: string): boolean {
-  return NAME_PATTERN.test(name) && !name.startsWith('-');
-}
-
 /**
- * A name a resolver would read as an address: an IPv4 address in any spelling getaddrinfo
- * takes (`127.0.0.1`, `127.1`, `0x7f.1`, `2130706433`) or `localhost`. A listener under one
- * would pass itself off as a machine; a name must not look like a place.
+ * Why `name` may not be registered, or undefined if it may: the characters OpenSSH accepts in
+ * host names (no `~`, no leading `-`), and nothing a resolver would read as an address (an
+ * IPv4 address in any spelling getaddrinfo takes: `127.0.0.1`, `127.1`, `0x7f.1`, `2130706433`;
+ * `localhost`): a listener under one would pass itself off as a machine.
  */
-export function isAddressLike(name: string): boolean {
+export function nameProblem(name: string): string | undefined {
+  if (!NAME_PATTERN.test(name) || name.startsWith('-')) return "use letters, digits, '.', '_' and '-'";
   const lower = name.toLowerCase().replace(/\.$/, '');
-  return lower === 'localhost' || lower.endsWith('.localhost') || lower.split('.').every((label) => /^(0x[0-9a-f]*|[0-9]+)$/.test(label));
+  const addressLike = lower === 'localhost' || lower.endsWith('.localhost') || lower.split('.').every((label) => /^(0x[0-9a-f]*|[0-9]+)$/.test(label));
+  return addressLike ? 'it reads as an address; pick a name that does not' : undefined;
 }
 
 /**
@@ -93,12 +91,8 @@ export class TunnelRegistry {
   register(names: string[], port: number, provider: EndpointProvider, owner: OwnerInfo): RegistrationHandle {
     if (names.length === 0) throw new NetunnelError('BAD_REQUEST', 'A virtual endpoint needs at least one name');
     for (const name of names) {
-      if (!isValidName(name)) {
-        throw new NetunnelError('BAD_REQUEST', `Invalid endpoint name "${name}": use letters, digits, '.', '_' and '-'`);
-      }
-      if (isAddressLike(name)) {
-        throw new NetunnelError('BAD_REQUEST', `Invalid endpoint name "${name}": it reads as an address; pick a name that does not`);
-      }
+      const problem = nameProblem(name);
+      if (problem) throw new NetunnelError('BAD_REQUEST', `Invalid endpoint name "${name}": ${problem}`);
     }
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new NetunnelError('BAD_REQUEST', `Invalid virtual port ${port}: use 1-65535`);

@@ -102,7 +102,7 @@ describe('authorized_keys parsing', () => {
       const { keys, problems } = parseAuthorizedKeys([`permitopen="*:7" ${ed.pub}`, `hostname="127.0.0.1" ${ed.pub}`, `alias="localhost" ${ed.pub}`].join('\n'));
       assert.deepEqual([permitOpenAllows(keys[0]!, 'gw1', 7), permitOpenAllows(keys[0]!, 'web', 7), permitOpenAllows(keys[0]!, 'gw1', 8)], [true, true, false]);
       assert.deepEqual(problems.map((p) => p.line), [2, 3]);
-      assert.match(problems[0]!.message, /hostname="127.0.0.1" reads as an address/);
+      assert.match(problems[0]!.message, /^hostname="127.0.0.1" is not a valid name: it reads as an address; pick a name that does not$/);
     }));
 
   test('restrict, permitlisten and expiry-time mean what they mean to sshd; certificate options skip the line', () =>

@@ -19,33 +19,25 @@ export function encryptedValues(config: Readonly<ServerConfig>): EncryptedValue[
   return [...proxyCredentials(config), ...peerAuthData(config)];
 }
 
-const PROXY_SECRETS = ['username', 'password'] as const;
-
 /**
  * Encrypts the proxy credentials a hand-written file, `NETUNNEL_HTTP_PROXY` or `config create`
  * gives in plain text (as plain peer auth data is sealed on start); returns what it sealed.
  * `fernet` is asked for only when there is something to seal.
  */
 export function sealPlainProxyCredentials(config: ServerConfig, fernet: () => Fernet): string[] {
-  const proxy = config.http_proxy;
-  const sealed: string[] = [];
-  for (const field of PROXY_SECRETS) {
-    const value = proxy?.[field];
-    if (typeof value !== 'string' || value === '' || isFernetToken(value)) continue;
-    proxy![field] = fernet().encrypt(value);
-    sealed.push(`http_proxy.${field}`);
-  }
-  return sealed;
+  const plain = proxySecretFields(config).filter((field) => !isFernetToken(config.http_proxy![field]!));
+  for (const field of plain) config.http_proxy![field] = fernet().encrypt(config.http_proxy![field]!);
+  return plain.map((field) => `http_proxy.${field}`);
 }
 
 function proxyCredentials(config: Readonly<ServerConfig>): EncryptedValue[] {
+  return proxySecretFields(config).map((field) => ({ key: 'http_proxy', setting: `http_proxy.${field}`, token: config.http_proxy![field]! }));
+}
+
+/** The proxy's credential fields that hold something (the original writes empty or null for none). */
+function proxySecretFields(config: Readonly<ServerConfig>): ('username' | 'password')[] {
   const proxy = config.http_proxy;
-  // Empty or null: no credentials (the original writes either).
-  return PROXY_SECRETS.filter((field) => typeof proxy?.[field] === 'string' && proxy[field] !== '').map((field) => ({
-    key: 'http_proxy',
-    setting: `http_proxy.${field}`,
-    token: proxy![field]!,
-  }));
+  return (['username', 'password'] as const).filter((field) => typeof proxy?.[field] === 'string' && proxy[field] !== '');
 }
 
 /** A string is a sealed token; an object is a hand-written file's plain options, sealed on start. */

@@ -258,8 +258,7 @@ function findPeerClash(peers: readonly PeerConfig[]): string | undefined {
     const tunnelId = first((peer.static_tunnels ?? []).map((tunnel) => tunnel.id));
     if (tunnelId !== undefined) return `peer "${peer.name}" has two static tunnels with the id ${tunnelId}; ids must be unique`;
   }
-  // 0 or none: a port is picked on start.
-  // By port alone, as the API sees them: localhost and 127.0.0.1, or 0.0.0.0 and anything, clash too.
+  // By port alone, as the API sees them (localhost and 127.0.0.1 clash too); 0 or none is picked on start.
   const port = first(peers.flatMap((peer) => (peer.static_tunnels ?? []).map((tunnel) => tunnel.tunnel_local_port || undefined)));
   if (port !== undefined) return `two static tunnels have the local port ${port}; only one could listen on it`;
   return undefined;

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ParsedKey } from 'ssh2';
-import { isAddressLike, sameName } from '../tunnel-registry.js';
+import { nameProblem, sameName } from '../tunnel-registry.js';
 import { checkFromPattern, fromPatternsMatch, normalizeAddress } from './from-patterns.js';
 import ssh2 from './ssh2.js';
 
@@ -192,11 +192,10 @@ function parseExpiry(value: string): Date {
   return date;
 }
 
+/** A name the registry will take (checked now: at `-R` time the line's error would be lost on the client). */
 function checkName(value: string, option: string): string {
-  if (!/^[A-Za-z0-9._-]+$/.test(value) || value.startsWith('-')) {
-    throw new Error(`${option}="${value}" is not a valid name (letters, digits, '.', '_', '-')`);
-  }
-  if (isAddressLike(value)) throw new Error(`${option}="${value}" reads as an address; a listener's name must not`);
+  const problem = nameProblem(value);
+  if (problem) throw new Error(`${option}="${value}" is not a valid name: ${problem}`);
   return value;
 }
 

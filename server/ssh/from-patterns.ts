@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { globMatches } from './glob-pattern.js';
 
 /**
  * `from=` patterns, matched against the client's address as sshd matches them (with
@@ -44,7 +45,7 @@ function patternMatches(pattern: string, ip: string): boolean {
     const address = addressBytes(ip);
     return address !== undefined && address.length === network.bytes.length && samePrefix(address, network.bytes, network.prefix);
   }
-  return globMatch(pattern, ip);
+  return globMatches(pattern, ip);
 }
 
 function parseNetwork(text: string, pattern: string): Network {
@@ -57,7 +58,7 @@ function parseNetwork(text: string, pattern: string): Network {
   if (prefix > bytes.length * 8) throw new Error(`from= pattern "${pattern}" is not a valid CIDR`);
   // sshd refuses these ("inconsistent mask length") rather than guess which network was meant.
   if (!samePrefix(bytes, Buffer.alloc(bytes.length), bytes.length * 8, prefix)) {
-    throw new Error(`from= pattern "${pattern}" has address bits set past /${prefix}`);
+    throw new Error(`from= pattern "${pattern}" has address bits set past /${prefix}; write the network by its first address, as sshd requires`);
   }
   return { bytes, prefix };
 }
@@ -89,9 +90,4 @@ function addressBytes(text: string): Buffer | undefined {
   const bytes = Buffer.alloc(16);
   words.forEach((word, i) => bytes.writeUInt16BE(parseInt(word, 16), i * 2));
   return bytes;
-}
-
-function globMatch(pattern: string, text: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-  return re.test(text);
 }

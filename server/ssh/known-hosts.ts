@@ -3,6 +3,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import type { ServerHostKeyAlgorithm } from 'ssh2';
 import { NetunnelError } from '../../common/errors.js';
 import { fingerprintOf } from './authorized-keys.js';
+import { globMatches } from './glob-pattern.js';
 
 /** How OpenSSH names a host in known_hosts: `host` on port 22, else `[host]:port`. */
 export function knownHostsName(host: string, port: number): string {
@@ -102,11 +103,6 @@ function hashedMatches(entry: string, name: string): boolean {
   // OpenSSH hashes the name as it looks it up: in lower case.
   const actual = createHmac('sha1', Buffer.from(salt, 'base64')).update(name.toLowerCase()).digest();
   return expected.length === actual.length && timingSafeEqual(expected, actual);
-}
-
-function globMatches(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-  return re.test(name);
 }
 
 /** The type name that opens an SSH wire-format key (a length-prefixed string). */

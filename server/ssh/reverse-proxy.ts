@@ -49,8 +49,6 @@ export interface ReverseProxyOptions {
 export class ReverseProxy {
   readonly #options: ReverseProxyOptions;
   #upstream: Promise<Client> | undefined;
-  /** The client #upstream resolved to, so that an old one going away does not forget a newer one. */
-  #current: Client | undefined;
   #closed = false;
 
   constructor(options: ReverseProxyOptions) {
@@ -80,10 +78,14 @@ export class ReverseProxy {
     if (this.#upstream) return this.#upstream;
     const upstream = this.#open();
     this.#upstream = upstream;
-    // A failure is this attempt's: the next session tries again (the upstream may be back).
-    upstream.catch(() => {
+    // A later session gets a new upstream connection, not a failed or dead one (the upstream may be back).
+    const forget = () => {
       if (this.#upstream === upstream) this.#upstream = undefined;
-    });
+    };
+    upstream.then((client) => {
+      client.once('end', forget);
+      client.once('close', forget);
+    }, forget);
     return upstream;
   }
 
@@ -96,15 +98,6 @@ export class ReverseProxy {
     const { agent, ...options } = this.#options;
     const client = await connectUpstream(target, { ...options, ...(target.agentForwarding && agent ? { agent } : {}) });
     logger.info(`SSH login "${login}" proxied to ${target.user}@${target.host}:${target.port}`);
-    // A later session of this client gets a new upstream connection, not a dead one.
-    const forget = () => {
-      if (this.#current !== client) return;
-      this.#current = undefined;
-      this.#upstream = undefined;
-    };
-    this.#current = client;
-    client.once('end', forget);
-    client.once('close', forget);
     if (this.#closed) client.end();
     return client;
   }
